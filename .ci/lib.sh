@@ -1,0 +1,60 @@
+# Shared helpers for the scripts in .ci/: install what is missing, skip what is there.
+# Sourced, not run.
+
+WASM_BINDGEN_VERSION=$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"$/\1/p;}' Cargo.lock)
+export PATH="$HOME/.cargo/bin:$PATH"
+
+ensure_wasm_toolchain() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "==> installing the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    echo "==> installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (matches the pinned crate; ~2 minutes)"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+# Makes sure a Postgres answers at DATABASE_URL's host (default 127.0.0.1:5432): starts an
+# installed but stopped cluster, or says what to install.
+pg_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+ensure_postgres() {
+  local host=127.0.0.1 port=5432
+  if pg_answers "$host" "$port"; then
+    return 0
+  fi
+  if ! command -v pg_ctlcluster >/dev/null && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    cat >&2 <<MSG
+Patchbay needs PostgreSQL (15 or newer) listening on $host:$port, and none is installed here.
+Install it with:   apt-get install -y postgresql
+(or point DATABASE_URL at a Postgres you already run), then run this command again.
+MSG
+    exit 1
+  fi
+  local version cluster
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1 || true)
+  if [ -n "$version" ] && [ -d "/etc/postgresql/$version/main" ]; then
+    echo "==> starting PostgreSQL $version (cluster main)"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  else
+    # Binaries but no cluster: make a private one under target/, owned by the postgres user
+    # (initdb and postgres refuse to run as root), with trust auth on loopback.
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+    cluster="$PWD/target/pgdata"
+    echo "==> starting a private PostgreSQL cluster in $cluster"
+    mkdir -p "$cluster"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$cluster"; RUN="runuser -u postgres --"; else RUN=""; fi
+    if [ ! -f "$cluster/PG_VERSION" ]; then
+      $RUN "$bin/initdb" -D "$cluster" -U postgres --auth=trust >/dev/null
+    fi
+    $RUN "$bin/pg_ctl" -D "$cluster" -o "-p $port -k /tmp -c listen_addresses=$host" -l "$cluster/log" start
+  fi
+  for _ in $(seq 1 30); do
+    pg_answers "$host" "$port" && return 0
+    sleep 1
+  done
+  echo "PostgreSQL did not come up on $host:$port; see its log." >&2
+  exit 1
+}

@@ -1,0 +1,9 @@
+//! Server functions: thin. Each works out who is asking, parses its input, calls the domain and
+//! returns a typed [`AppError`](crate::error::AppError). Endpoints are stable (`/api/<name>`) so
+//! that tests and docs can name them.
+
+pub mod auth;
+pub mod orgs;
+
+#[cfg(feature = "ssr")]
+pub mod ssr;

@@ -1,0 +1,138 @@
+//! Request plumbing for server functions: the app state, the session and the signed-in user.
+
+use crate::domain::{accounts, AppState};
+use crate::error::AppError;
+use crate::model::UserInfo;
+use axum::extract::ConnectInfo;
+use leptos::prelude::use_context;
+use std::net::{IpAddr, SocketAddr};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+/// Session key of the signed-in user's id.
+pub const USER_KEY: &str = "user_id";
+/// Session key of the active organization's id.
+pub const ACTIVE_ORG_KEY: &str = "active_org";
+
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState missing from the server function context");
+        AppError::Internal
+    })
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|err| {
+        tracing::error!(error = %err, "session layer missing");
+        AppError::Internal
+    })
+}
+
+/// The client's address, when the server was started with connection info.
+pub async fn client_ip() -> Option<IpAddr> {
+    leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ConnectInfo(addr)| addr.ip())
+}
+
+fn session_err(err: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %err, "session store error");
+    AppError::Internal
+}
+
+pub async fn session_get(session: &Session, key: &str) -> Result<Option<Uuid>, AppError> {
+    session.get::<Uuid>(key).await.map_err(session_err)
+}
+
+pub async fn session_set(session: &Session, key: &str, value: Uuid) -> Result<(), AppError> {
+    session.insert(key, value).await.map_err(session_err)
+}
+
+/// Starts a fresh session for `user`: a new id (so a planted session id is worthless), the user,
+/// and their active organization.
+pub async fn start_session(session: &Session, user: Uuid, active_org: Option<Uuid>) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(session_err)?;
+    session.clear().await;
+    session_set(session, USER_KEY, user).await?;
+    if let Some(org) = active_org {
+        session_set(session, ACTIVE_ORG_KEY, org).await?;
+    }
+    Ok(())
+}
+
+pub async fn end_session(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(session_err)
+}
+
+/// The signed-in user, if any. A session whose user was deleted counts as signed out.
+pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<UserInfo>, AppError> {
+    match session_get(session, USER_KEY).await? {
+        Some(id) => accounts::find(&state.pool, id).await,
+        None => Ok(None),
+    }
+}
+
+/// The signed-in user, or `Unauthorized`.
+pub async fn require_user() -> Result<(AppState, Session, UserInfo), AppError> {
+    let state = state()?;
+    let session = session().await?;
+    let user = current_user(&state, &session).await?.ok_or(AppError::Unauthorized)?;
+    Ok((state, session, user))
+}
+
+/// A same-site path to return to after a form, or `/`. Refuses anything that could leave the site
+/// (`//host`, `/\host`, absolute URLs).
+pub fn safe_return_path(next: Option<&str>) -> String {
+    match next.map(str::trim) {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(|c| c.is_control()) =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_path;
+
+    #[test]
+    fn return_paths_stay_on_site() {
+        assert_eq!(safe_return_path(Some("/orgs/new")), "/orgs/new");
+        for bad in ["https://evil.test/", "//evil.test", "/\\evil.test", "evil", "/a\nb"] {
+            assert_eq!(safe_return_path(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_return_path(None), "/");
+    }
+}
+
+/// Gives a failed server function the HTTP status its error means. A plain HTML form post is left
+/// alone: it gets the redirect back to its page, with the error in the URL.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(err) = &result {
+        let accepts_html = use_context::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+            .unwrap_or(false);
+        if let (false, Some(response)) = (accepts_html, use_context::<leptos_axum::ResponseOptions>()) {
+            response.set_status(status_of(err));
+        }
+    }
+    result
+}
+
+/// The HTTP status of an error.
+pub fn status_of(err: &AppError) -> http::StatusCode {
+    use http::StatusCode;
+    match err {
+        AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::Conflict { .. } => StatusCode::CONFLICT,
+        AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Request(_) => StatusCode::BAD_REQUEST,
+        AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

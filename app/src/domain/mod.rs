@@ -1,0 +1,17 @@
+//! The domain (server only): each module owns its concept's SQL. Server functions call in here
+//! after they have worked out who is asking.
+
+pub mod accounts;
+pub mod audit;
+pub mod db;
+pub mod demo;
+pub mod orgs;
+
+use sqlx::PgPool;
+
+/// What server functions need from the server, provided to them as Leptos context.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Connections run as `patchbay_app`, so row-level security applies.
+    pub pool: PgPool,
+}

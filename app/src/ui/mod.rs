@@ -1,0 +1,97 @@
+//! The Leptos UI, compiled for the server (SSR) and the browser (hydration). It talks to the server
+//! only through server functions in [`crate::api`]; nothing here touches SQL.
+
+mod account;
+mod auth;
+mod forms;
+mod layout;
+mod orgs;
+mod pages;
+mod session;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+pub use session::{SessionEpoch, SessionResource};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <ContentSecurityPolicy />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Sets the Content-Security-Policy header of a rendered page, allowing the inline hydration
+/// scripts by this response's nonce and nothing else inline.
+#[component]
+fn ContentSecurityPolicy() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        use leptos::nonce::use_nonce;
+        let nonce = use_nonce();
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            let policy = crate::security::content_security_policy(nonce.as_deref());
+            if let Ok(value) = http::HeaderValue::from_str(&policy) {
+                response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
+    }
+}
+
+/// The application: layout and routes. Every route renders in order on the server, so that pages
+/// arrive complete and work without JavaScript.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    session::provide_session();
+
+    // Tests and scripts wait for this attribute before they click: it is set once the browser has
+    // hydrated the page.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/patchbay.css" />
+        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
+        <Meta name="color-scheme" content="light dark" />
+        <Title formatter=|text: String| {
+            if text.is_empty() { "Patchbay".to_owned() } else { format!("{text} · Patchbay") }
+        } />
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <layout::Header />
+            <main id="main" class="page">
+                <Routes fallback=pages::NotFound>
+                    <Route path=path!("") view=pages::Home ssr=SsrMode::InOrder />
+                    <Route path=path!("login") view=auth::LoginPage ssr=SsrMode::InOrder />
+                    <Route path=path!("signup") view=auth::SignupPage ssr=SsrMode::InOrder />
+                    <Route path=path!("account") view=account::AccountPage ssr=SsrMode::InOrder />
+                    <Route path=path!("orgs/new") view=orgs::NewOrgPage ssr=SsrMode::InOrder />
+                    <Route path=path!("orgs/:id") view=orgs::OrgPage ssr=SsrMode::InOrder />
+                    <Route path=path!("marketplace") view=pages::Marketplace ssr=SsrMode::InOrder />
+                    <Route path=path!("installs") view=pages::Installs ssr=SsrMode::InOrder />
+                    <Route path=path!("vendor") view=pages::Vendor ssr=SsrMode::InOrder />
+                    <Route path=path!("admin") view=pages::Admin ssr=SsrMode::InOrder />
+                </Routes>
+            </main>
+            <layout::Footer />
+        </Router>
+    }
+}

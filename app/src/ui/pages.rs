@@ -1,0 +1,233 @@
+//! The home page, the console landing pages, and the 404 page.
+
+use super::session::{use_session, with_session};
+use crate::model::{OrgKind, SessionInfo};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn Home() -> impl IntoView {
+    let session = use_session();
+    view! {
+        <Title text="" />
+        <Suspense fallback=|| ()>
+            {move || {
+                session
+                    .get()
+                    .map(|result| match result.ok().flatten() {
+                        Some(info) => view! { <Dashboard info /> }.into_any(),
+                        None => view! { <Landing /> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Landing() -> impl IntoView {
+    view! {
+        <section class="hero">
+            <p class="eyebrow">"Integration marketplace"</p>
+            <h1>"Connect the apps your business runs on."</h1>
+            <p class="lead">
+                "Browse integrations, connect your accounts in a click, and keep your data in sync — with retries, rate limits and a clear history of every run."
+            </p>
+            <div class="actions">
+                <a class="button button-large" href="/signup">"Create an account"</a>
+                <a class="button button-large button-ghost" href="/marketplace">"Browse the marketplace"</a>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn Dashboard(info: SessionInfo) -> impl IntoView {
+    let first_name = info.user.display_name.split_whitespace().next().unwrap_or_default().to_owned();
+    view! {
+        <header class="page-header">
+            <div>
+                <p class="eyebrow">"Welcome back"</p>
+                <h1>{format!("Hello, {first_name}")}</h1>
+            </div>
+            <a class="button" href="/orgs/new">"New organization"</a>
+        </header>
+        <section>
+            <h2>"Your organizations"</h2>
+            {if info.orgs.is_empty() {
+                view! {
+                    <div class="panel empty-state">
+                        <h3>"You are not in an organization yet"</h3>
+                        <p>"Create one for your company to install integrations, or a vendor organization to publish them. Or ask a colleague to add you to theirs."</p>
+                        <a class="button" href="/orgs/new">"Create an organization"</a>
+                    </div>
+                }
+                    .into_any()
+            } else {
+                let active = info.active_org;
+                view! {
+                    <ul class="card-grid" role="list">
+                        {info
+                            .orgs
+                            .into_iter()
+                            .map(|org| {
+                                view! {
+                                    <li class="card">
+                                        <p class="eyebrow">{org.kind.label()}</p>
+                                        <h3><a href=format!("/orgs/{}", org.id)>{org.name.clone()}</a></h3>
+                                        <p class="muted">{format!("You are {}", org.role.label().to_lowercase())}</p>
+                                        {(Some(org.id) == active).then(|| view! { <span class="badge badge-accent">"Active"</span> })}
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+pub fn Marketplace() -> impl IntoView {
+    view! {
+        <Title text="Marketplace" />
+        <header class="page-header">
+            <div>
+                <p class="eyebrow">"Marketplace"</p>
+                <h1>"Integrations"</h1>
+            </div>
+        </header>
+        <div class="panel empty-state">
+            <h2>"No integrations are published yet"</h2>
+            <p>"Vendors publish listings from the Vendor console; once a platform admin approves one, it appears here."</p>
+        </div>
+    }
+}
+
+/// A console page for organizations of `kind`; others are told how to get there.
+fn console_for(kind: OrgKind, body: fn(SessionInfo) -> AnyView) -> impl IntoView {
+    with_session(move |info| match info.active() {
+        Some(org) if org.kind == kind => body(info.clone()),
+        _ => view! {
+            <section class="panel empty-state">
+                <h1>{format!("This page is for {} organizations", kind.label().to_lowercase())}</h1>
+                <p>{format!("Switch to a {} organization in the header, or create one.", kind.label().to_lowercase())}</p>
+                <a class="button" href="/orgs/new">"Create an organization"</a>
+            </section>
+        }
+        .into_any(),
+    })
+}
+
+#[component]
+pub fn Installs() -> impl IntoView {
+    view! {
+        <Title text="My installs" />
+        {console_for(OrgKind::Customer, |info| {
+            view! {
+                <header class="page-header">
+                    <div>
+                        <p class="eyebrow">{info.active().map(|o| o.name.clone())}</p>
+                        <h1>"My installs"</h1>
+                    </div>
+                </header>
+                <div class="panel empty-state">
+                    <h2>"Nothing installed yet"</h2>
+                    <p>"Pick an integration in the marketplace to connect your apps and start syncing."</p>
+                    <a class="button" href="/marketplace">"Browse the marketplace"</a>
+                </div>
+            }
+            .into_any()
+        })}
+    }
+}
+
+#[component]
+pub fn Vendor() -> impl IntoView {
+    view! {
+        <Title text="Vendor console" />
+        {console_for(OrgKind::Vendor, |info| {
+            view! {
+                <header class="page-header">
+                    <div>
+                        <p class="eyebrow">{info.active().map(|o| o.name.clone())}</p>
+                        <h1>"Vendor console"</h1>
+                    </div>
+                </header>
+                <div class="panel empty-state">
+                    <h2>"No listings yet"</h2>
+                    <p>"Listings describe an integration: what it syncs, from where to where, and on what schedule. Publishing comes with the marketplace."</p>
+                </div>
+            }
+            .into_any()
+        })}
+    }
+}
+
+#[component]
+pub fn Admin() -> impl IntoView {
+    view! {
+        <Title text="Admin" />
+        {with_session(|info| {
+            if info.user.is_platform_admin {
+                view! {
+                    <header class="page-header">
+                        <div>
+                            <p class="eyebrow">"Platform"</p>
+                            <h1>"Admin"</h1>
+                        </div>
+                    </header>
+                    <div class="panel empty-state">
+                        <h2>"Nothing waits for review"</h2>
+                        <p>"Submitted listings and failing syncs across all tenants will show up here."</p>
+                    </div>
+                }
+                    .into_any()
+            } else {
+                view! { <NotAllowed /> }.into_any()
+            }
+        })}
+    }
+}
+
+#[component]
+fn NotAllowed() -> impl IntoView {
+    set_status(403);
+    view! {
+        <section class="panel empty-state">
+            <h1>"Not allowed"</h1>
+            <p>"This page is for platform admins."</p>
+            <a class="button" href="/">"Back to the start"</a>
+        </section>
+    }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    set_status(404);
+    view! {
+        <Title text="Page not found" />
+        <section class="panel empty-state">
+            <p class="eyebrow">"404"</p>
+            <h1>"We could not find that page"</h1>
+            <p>"The link may be old, or the page may have moved."</p>
+            <div class="actions">
+                <a class="button" href="/">"Go to the start"</a>
+                <a class="button button-ghost" href="/marketplace">"Browse the marketplace"</a>
+            </div>
+        </section>
+    }
+}
+
+/// Sets the HTTP status of the page being rendered on the server.
+fn set_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if let (Some(response), Ok(status)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(code))
+    {
+        response.set_status(status);
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = code;
+}

@@ -1,0 +1,102 @@
+//! The subcommands: `serve`, `migrate`, `admin grant|revoke`.
+
+use crate::config::{AdminCommand, Cli, Command, ServeArgs};
+use crate::router::{build_router, ServerState};
+use anyhow::Context;
+use app::domain::{accounts, demo};
+use app::model::Email;
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tower_sessions::ExpiredDeletion;
+use tower_sessions_sqlx_store::PostgresStore;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let url = cli.database_url.expose_secret().to_owned();
+    match cli.command {
+        Command::Migrate => crate::db::prepare(&url).await,
+        Command::Serve(args) => serve(&url, args).await,
+        Command::Admin { command } => admin(&url, command).await,
+    }
+}
+
+async fn admin(url: &str, command: AdminCommand) -> anyhow::Result<()> {
+    crate::db::prepare(url).await?;
+    let pool = crate::db::app_pool(url, 1).await?;
+    let (email, grant) = match &command {
+        AdminCommand::Grant { email } => (email, true),
+        AdminCommand::Revoke { email } => (email, false),
+    };
+    let parsed = Email::parse(email).map_err(|e| anyhow::anyhow!("{email:?}: {e}"))?;
+    if !accounts::set_platform_admin(&pool, &parsed, grant).await? {
+        anyhow::bail!("no account uses {}; sign up first", parsed.as_str());
+    }
+    println!(
+        "{} is {} a platform admin.",
+        parsed.as_str(),
+        if grant { "now" } else { "no longer" }
+    );
+    Ok(())
+}
+
+async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    crate::db::prepare(url).await?;
+    let pool = crate::db::app_pool(url, 16).await?;
+    if args.demo {
+        let logins = demo::seed(&pool).await.context("seeding demo data")?;
+        println!("\nDemo logins (password for all: {}):", demo::DEMO_PASSWORD);
+        for login in &logins {
+            println!("  {:<40} {}", login.email, login.who);
+        }
+    }
+    if !args.site_root.join("pkg").exists() {
+        tracing::warn!(
+            site_root = %args.site_root.display(),
+            "the site is not built (no pkg/ folder): pages will render without styles or scripts; \
+             build it with `bash .ci/build-site`"
+        );
+    }
+
+    let store = PostgresStore::new(pool.clone());
+    tokio::spawn(async move {
+        // Expired sessions are unusable already; this only keeps the table small.
+        let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
+    });
+
+    let public_url = args.public_url();
+    let router = build_router(ServerState {
+        pool,
+        public_url: public_url.clone(),
+        site_root: args.site_root.clone(),
+        session_idle: Duration::from_secs(args.session_idle_minutes.max(1) as u64 * 60),
+    });
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("listening on {}", args.addr))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "listening");
+    println!("\nPatchbay is running at {public_url}  (listening on {bound})\n");
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,86 @@
+//! Configuration: one typed struct from flags and environment variables, read once at start-up.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Default database: the local Postgres this kind of machine runs, database `patchbay`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/patchbay";
+
+#[derive(Debug, Parser)]
+#[command(name = "patchbay", version, about = "Patchbay: the open-source integration marketplace")]
+pub struct Cli {
+    /// Postgres connection URL. The database is created if it does not exist.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_default_value = false, global = true)]
+    pub database_url: SecretString,
+
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, env = "PATCHBAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web application (migrating the database first).
+    Serve(ServeArgs),
+    /// Create the database if needed and apply the migrations, then exit.
+    Migrate,
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make an existing account a platform admin.
+    Grant { email: String },
+    /// Take the platform-admin flag away from an account.
+    Revoke { email: String },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PATCHBAY_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// The URL people reach Patchbay at. Cookies are marked Secure when it is https. Defaults to
+    /// http://<addr>.
+    #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Directory holding the built site (`pkg/patchbay.js`, `.wasm`, `.css`).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Minutes of inactivity after which a session expires.
+    #[arg(long, env = "PATCHBAY_SESSION_IDLE_MINUTES", default_value_t = 720)]
+    pub session_idle_minutes: i64,
+
+    /// Seed demo organizations and logins, and print them.
+    #[arg(long, env = "PATCHBAY_DEMO")]
+    pub demo: bool,
+}
+
+impl ServeArgs {
+    /// The public URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}

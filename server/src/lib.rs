@@ -1,0 +1,12 @@
+//! The `patchbay` server: configuration, telemetry, the HTTP router and its middleware, database
+//! start-up, and the command-line entry points. `build_router` is public so that tests can serve
+//! the real application on port 0.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod middleware;
+pub mod router;
+pub mod telemetry;
+
+pub use router::{build_router, ServerState};
