@@ -16,10 +16,10 @@ pub enum AppError {
     #[error("Please log in to continue.")]
     Unauthorized,
     /// Signed in, but this action needs a role the user does not have.
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("{message}")]
+    NotFound { message: String },
     /// Bad input; `field` names the form field the message belongs beside.
     #[error("{message}")]
     Invalid { field: String, message: String },
@@ -27,14 +27,14 @@ pub enum AppError {
     #[error("{message}")]
     Conflict { field: String, message: String },
     /// Too many attempts; try again later.
-    #[error("{0}")]
-    RateLimited(String),
+    #[error("{message}")]
+    RateLimited { message: String },
     /// Something failed on our side; the detail is in the server log under the request id.
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// The request could not be made or read (network down, malformed form).
-    #[error("{0}")]
-    Request(String),
+    #[error("{message}")]
+    Request { message: String },
 }
 
 impl AppError {
@@ -47,20 +47,32 @@ impl AppError {
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        AppError::Forbidden(message.into())
+        AppError::Forbidden { message: message.into() }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        AppError::NotFound { message: message.into() }
+    }
+
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        AppError::RateLimited { message: message.into() }
+    }
+
+    pub fn request(message: impl Into<String>) -> Self {
+        AppError::Request { message: message.into() }
     }
 
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthorized => "unauthorized",
-            AppError::Forbidden(_) => "forbidden",
-            AppError::NotFound(_) => "not_found",
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::NotFound { .. } => "not_found",
             AppError::Invalid { .. } => "invalid",
             AppError::Conflict { .. } => "conflict",
-            AppError::RateLimited(_) => "rate_limited",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::Internal => "internal",
-            AppError::Request(_) => "request",
+            AppError::Request { .. } => "request",
         }
     }
 
@@ -79,10 +91,10 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
-                AppError::Request("The form was incomplete or malformed. Please check it and send it again.".into())
+                AppError::request("The form was incomplete or malformed. Please check it and send it again.")
             }
             ServerFnErrorErr::Request(_) => {
-                AppError::Request("Could not reach Patchbay. Check your connection and try again.".into())
+                AppError::request("Could not reach Patchbay. Check your connection and try again.")
             }
             other => {
                 #[cfg(feature = "ssr")]
@@ -121,5 +133,30 @@ pub fn on_constraint(
     move |err| match &err {
         sqlx::Error::Database(db) if db.constraint() == Some(constraint) => to_error(),
         _ => AppError::from(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_round_trips_through_the_wire_format() {
+        let all = [
+            AppError::Unauthorized,
+            AppError::forbidden("no"),
+            AppError::not_found("gone"),
+            AppError::invalid("email", "bad"),
+            AppError::conflict("email", "taken"),
+            AppError::rate_limited("slow down"),
+            AppError::Internal,
+            AppError::request("malformed"),
+        ];
+        for err in all {
+            let bytes = err.ser();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(json["code"], err.code(), "{json}");
+            assert_eq!(AppError::de(bytes), err);
+        }
     }
 }

@@ -170,7 +170,7 @@ pub fn parse_name(field: &str, input: &str) -> Result<String, AppError> {
 
 /// Parses an id that came from a form or a URL.
 pub fn parse_id(field: &str, input: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(input.trim()).map_err(|_| AppError::NotFound(format!("No such {field}.")))
+    Uuid::parse_str(input.trim()).map_err(|_| AppError::not_found(format!("No such {field}.")))
 }
 
 /// The signed-in user.

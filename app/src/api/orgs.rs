@@ -34,7 +34,7 @@ pub async fn switch_org(org_id: String, next: Option<String>) -> Result<(), AppE
         let (state, session, user) = require_user().await?;
         let org = parse_id("organization", &org_id)?;
         if !orgs::is_member(&state.pool, user.id, org).await? {
-            return Err(AppError::NotFound("No such organization, or you are not a member of it.".into()));
+            return Err(AppError::not_found("No such organization, or you are not a member of it."));
         }
         session_set(&session, ACTIVE_ORG_KEY, org).await?;
         if let Some(next) = next {

@@ -121,7 +121,7 @@ pub async fn authenticate(
     .fetch_one(pool)
     .await?;
     if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
-        return Err(AppError::RateLimited(format!(
+        return Err(AppError::rate_limited(format!(
             "Too many failed attempts. Wait {THROTTLE_WINDOW_MINUTES} minutes and try again."
         )));
     }

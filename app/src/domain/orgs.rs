@@ -77,7 +77,7 @@ async fn role_in(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Ro
 }
 
 fn not_found() -> AppError {
-    AppError::NotFound("No such organization, or you are not a member of it.".into())
+    AppError::not_found("No such organization, or you are not a member of it.")
 }
 
 /// An organization and its members, for one of its members.
@@ -157,18 +157,19 @@ async fn target_role(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Resul
         .bind(user)
         .fetch_optional(conn)
         .await?;
-    role.ok_or_else(|| AppError::NotFound("That person is not a member of this organization.".into()))?
+    role.ok_or_else(|| AppError::not_found("That person is not a member of this organization."))?
         .parse()
 }
 
 /// Changes a member's role.
 pub async fn change_role(pool: &PgPool, actor: Uuid, tenant: Uuid, user: Uuid, role: Role) -> Result<(), AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
+    // Lock first, then read roles: a concurrent change commits before we look, not after.
+    let owners = lock_owner_count(&mut tx, tenant).await?;
     let actor_role = role_in(&mut tx, tenant, actor).await?;
     if !actor_role.can_manage_members() {
         return Err(AppError::forbidden("Only owners and admins can change roles."));
     }
-    let owners = lock_owner_count(&mut tx, tenant).await?;
     let current = target_role(&mut tx, tenant, user).await?;
     if !actor_role.can_assign(current) || !actor_role.can_assign(role) {
         return Err(AppError::forbidden("Only owners can grant or change the owner role."));
@@ -194,8 +195,8 @@ pub async fn change_role(pool: &PgPool, actor: Uuid, tenant: Uuid, user: Uuid, r
 /// Removes a member (or lets a member leave).
 pub async fn remove_member(pool: &PgPool, actor: Uuid, tenant: Uuid, user: Uuid) -> Result<(), AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
-    let actor_role = role_in(&mut tx, tenant, actor).await?;
     let owners = lock_owner_count(&mut tx, tenant).await?;
+    let actor_role = role_in(&mut tx, tenant, actor).await?;
     let current = target_role(&mut tx, tenant, user).await?;
     let leaving = actor == user;
     if !leaving && !actor_role.can_assign(current) {
@@ -226,7 +227,7 @@ pub async fn is_member(pool: &PgPool, user: Uuid, tenant: Uuid) -> Result<bool, 
     let mut tx = db::tenant_tx(pool, tenant, user).await?;
     let found = match role_in(&mut tx, tenant, user).await {
         Ok(_) => true,
-        Err(AppError::NotFound(_)) => false,
+        Err(AppError::NotFound { .. }) => false,
         Err(other) => return Err(other),
     };
     tx.commit().await?;

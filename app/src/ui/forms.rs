@@ -48,8 +48,8 @@ pub fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn(
 #[component]
 pub fn ErrorPanel(error: AppError) -> impl IntoView {
     let title = match error {
-        AppError::NotFound(_) => "Not found",
-        AppError::Forbidden(_) | AppError::Unauthorized => "Not allowed",
+        AppError::NotFound { .. } => "Not found",
+        AppError::Forbidden { .. } | AppError::Unauthorized => "Not allowed",
         _ => "Something went wrong",
     };
     view! {

@@ -52,8 +52,9 @@ fn ContentSecurityPolicy() -> impl IntoView {
     }
 }
 
-/// The application: layout and routes. Every route renders in order on the server, so that pages
-/// arrive complete and work without JavaScript.
+/// The application: layout and routes. Every route renders after its data has loaded (`Async`), so
+/// that pages arrive complete and work without JavaScript, and a page can still set its status
+/// code (403, 404) from inside a `Suspense`.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -79,16 +80,16 @@ pub fn App() -> impl IntoView {
             <layout::Header />
             <main id="main" class="page">
                 <Routes fallback=pages::NotFound>
-                    <Route path=path!("") view=pages::Home ssr=SsrMode::InOrder />
-                    <Route path=path!("login") view=auth::LoginPage ssr=SsrMode::InOrder />
-                    <Route path=path!("signup") view=auth::SignupPage ssr=SsrMode::InOrder />
-                    <Route path=path!("account") view=account::AccountPage ssr=SsrMode::InOrder />
-                    <Route path=path!("orgs/new") view=orgs::NewOrgPage ssr=SsrMode::InOrder />
-                    <Route path=path!("orgs/:id") view=orgs::OrgPage ssr=SsrMode::InOrder />
-                    <Route path=path!("marketplace") view=pages::Marketplace ssr=SsrMode::InOrder />
-                    <Route path=path!("installs") view=pages::Installs ssr=SsrMode::InOrder />
-                    <Route path=path!("vendor") view=pages::Vendor ssr=SsrMode::InOrder />
-                    <Route path=path!("admin") view=pages::Admin ssr=SsrMode::InOrder />
+                    <Route path=path!("") view=pages::Home ssr=SsrMode::Async />
+                    <Route path=path!("login") view=auth::LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("signup") view=auth::SignupPage ssr=SsrMode::Async />
+                    <Route path=path!("account") view=account::AccountPage ssr=SsrMode::Async />
+                    <Route path=path!("orgs/new") view=orgs::NewOrgPage ssr=SsrMode::Async />
+                    <Route path=path!("orgs/:id") view=orgs::OrgPage ssr=SsrMode::Async />
+                    <Route path=path!("marketplace") view=pages::Marketplace ssr=SsrMode::Async />
+                    <Route path=path!("installs") view=pages::Installs ssr=SsrMode::Async />
+                    <Route path=path!("vendor") view=pages::Vendor ssr=SsrMode::Async />
+                    <Route path=path!("admin") view=pages::Admin ssr=SsrMode::Async />
                 </Routes>
             </main>
             <layout::Footer />
