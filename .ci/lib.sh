@@ -58,3 +58,37 @@ MSG
   echo "PostgreSQL did not come up on $host:$port; see its log." >&2
   exit 1
 }
+
+# Chromium for the browser tests, from Debian's packages (never a browser download).
+ensure_chromium() {
+  if [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing Chromium from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "The browser tests need Chromium: install it with 'sudo apt-get install chromium'." >&2
+    exit 1
+  fi
+}
+
+ensure_node_deps() {
+  if ! command -v npm >/dev/null; then
+    echo "The browser tests need Node.js 18+ and npm: install them with 'sudo apt-get install nodejs npm'." >&2
+    exit 1
+  fi
+  if [ ! -x end2end/node_modules/.bin/playwright ]; then
+    echo "==> installing the browser-test packages (npm ci)"
+    (cd end2end && npm ci --no-audit --no-fund)
+  fi
+}
+
+# Waits until $1/healthz answers 200, or fails after $2 seconds.
+wait_healthy() {
+  for _ in $(seq 1 "$2"); do
+    if curl -fsS "$1/healthz" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  echo "Patchbay did not become healthy at $1" >&2
+  return 1
+}
