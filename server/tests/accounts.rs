@@ -215,3 +215,18 @@ async fn a_form_posted_without_javascript_redirects_back_with_the_error(db: PgPo
     let page = client().get(&location).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(app::domain::accounts::BAD_CREDENTIALS), "{page}");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn idle_sessions_expire(db: PgPool) {
+    let app = spawn_app_with(db, "http://patchbay.test", std::time::Duration::from_secs(1)).await;
+    let alice = app.user("Alice", "alice@example.com").await;
+    assert!(!app.session(&alice).await.is_null());
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    assert!(app.session(&alice).await.is_null(), "the session expired after a second of inactivity");
+    // The server refuses the stale id too, not only the browser's cookie jar.
+    let stale: i64 = sqlx::query_scalar("select count(*) from tower_sessions.session where expiry_date > now()")
+        .fetch_one(&app.admin_pool)
+        .await
+        .unwrap();
+    assert_eq!(stale, 0);
+}

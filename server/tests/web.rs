@@ -108,7 +108,7 @@ async fn healthz_checks_the_database(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn an_https_public_url_makes_cookies_secure(db: PgPool) {
-    let app = spawn_app_at(db, "https://market.example.com").await;
+    let app = spawn_app_with(db, "https://market.example.com", std::time::Duration::from_secs(3600)).await;
     let res = app
         .call(&client(), "signup", &[("display_name", "Alice"), ("email", "alice@example.com"), ("password", PASSWORD)])
         .await;

@@ -21,19 +21,3 @@ pub async fn record(
         .await?;
     Ok(())
 }
-
-/// One audit entry.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Entry {
-    pub action: String,
-    pub actor_user_id: Option<Uuid>,
-    pub detail: serde_json::Value,
-}
-
-/// The newest entries of the tenant the transaction is bound to, newest first.
-pub async fn recent(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Entry>> {
-    sqlx::query_as("select action, actor_user_id, detail from audit_log order by id desc limit $1")
-        .bind(limit)
-        .fetch_all(conn)
-        .await
-}

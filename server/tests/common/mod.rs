@@ -20,18 +20,18 @@ pub struct TestApp {
 
 /// Starts Patchbay on `127.0.0.1:0` over the test's database.
 pub async fn spawn_app(admin_pool: PgPool) -> TestApp {
-    spawn_app_at(admin_pool, "http://patchbay.test").await
+    spawn_app_with(admin_pool, "http://patchbay.test", Duration::from_secs(3600)).await
 }
 
-/// Starts Patchbay as if it were reached at `public_url`.
-pub async fn spawn_app_at(admin_pool: PgPool, public_url: &str) -> TestApp {
+/// Starts Patchbay as if it were reached at `public_url`, with sessions that expire after `idle`.
+pub async fn spawn_app_with(admin_pool: PgPool, public_url: &str, idle: Duration) -> TestApp {
     let options = admin_pool.connect_options().as_ref().clone();
     let pool = app::domain::db::connect_app_pool(options, 5).await.expect("app pool");
     let router = build_router(ServerState {
         pool: pool.clone(),
         public_url: public_url.into(),
         site_root: "target/site".into(),
-        session_idle: Duration::from_secs(3600),
+        session_idle: idle,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
