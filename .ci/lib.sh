@@ -83,12 +83,14 @@ ensure_node_deps() {
   fi
 }
 
-# Waits until $1/healthz answers 200, or fails after $2 seconds.
+# Waits until http://$1:$2/healthz answers 200, or fails after $3 seconds (bash only, no curl).
 wait_healthy() {
-  for _ in $(seq 1 "$2"); do
-    if curl -fsS "$1/healthz" >/dev/null 2>&1; then return 0; fi
+  for _ in $(seq 1 "$3"); do
+    if (exec 3<>"/dev/tcp/$1/$2" && printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 && head -n1 <&3 | grep -q ' 200 ') 2>/dev/null; then
+      return 0
+    fi
     sleep 1
   done
-  echo "Patchbay did not become healthy at $1" >&2
+  echo "Patchbay did not become healthy at $1:$2" >&2
   return 1
 }

@@ -22,7 +22,7 @@ module.exports = defineConfig({
   fullyParallel: false,
   workers: 1,
   retries: 0,
-  reporter: [["list"]],
+  reporter: [["list"], ["json", { outputFile: "test-results/report.json" }]],
   use: {
     baseURL: process.env.E2E_BASE_URL || "http://127.0.0.1:3100",
     launchOptions: chromium,

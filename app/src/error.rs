@@ -39,27 +39,41 @@ pub enum AppError {
 
 impl AppError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        AppError::Invalid { field: field.to_owned(), message: message.into() }
+        AppError::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        AppError::Conflict { field: field.to_owned(), message: message.into() }
+        AppError::Conflict {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        AppError::Forbidden { message: message.into() }
+        AppError::Forbidden {
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        AppError::NotFound { message: message.into() }
+        AppError::NotFound {
+            message: message.into(),
+        }
     }
 
     pub fn rate_limited(message: impl Into<String>) -> Self {
-        AppError::RateLimited { message: message.into() }
+        AppError::RateLimited {
+            message: message.into(),
+        }
     }
 
     pub fn request(message: impl Into<String>) -> Self {
-        AppError::Request { message: message.into() }
+        AppError::Request {
+            message: message.into(),
+        }
     }
 
     /// The stable machine-readable code.
@@ -90,9 +104,9 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
-                AppError::request("The form was incomplete or malformed. Please check it and send it again.")
-            }
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => AppError::request(
+                "The form was incomplete or malformed. Please check it and send it again.",
+            ),
             ServerFnErrorErr::Request(_) => {
                 AppError::request("Could not reach Patchbay. Check your connection and try again.")
             }

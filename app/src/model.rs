@@ -163,7 +163,10 @@ pub fn parse_name(field: &str, input: &str) -> Result<String, AppError> {
         return Err(AppError::invalid(field, "Enter a name."));
     }
     if name.chars().count() > 80 || name.chars().any(char::is_control) {
-        return Err(AppError::invalid(field, "Use at most 80 characters, on one line."));
+        return Err(AppError::invalid(
+            field,
+            "Use at most 80 characters, on one line.",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -229,8 +232,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@.com"] {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

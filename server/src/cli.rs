@@ -60,7 +60,9 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let store = PostgresStore::new(pool.clone());
     tokio::spawn(async move {
         // Expired sessions are unusable already; this only keeps the table small.
-        let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
+        let _ = store
+            .continuously_delete_expired(Duration::from_secs(3600))
+            .await;
     });
 
     let public_url = args.public_url();
@@ -76,10 +78,13 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "listening");
     println!("\nPatchbay is running at {public_url}  (listening on {bound})\n");
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")
 }
 
 async fn shutdown_signal() {

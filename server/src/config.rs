@@ -9,7 +9,11 @@ use std::path::PathBuf;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/patchbay";
 
 #[derive(Debug, Parser)]
-#[command(name = "patchbay", version, about = "Patchbay: the open-source integration marketplace")]
+#[command(
+    name = "patchbay",
+    version,
+    about = "Patchbay: the open-source integration marketplace"
+)]
 pub struct Cli {
     /// Postgres connection URL. The database is created if it does not exist.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_default_value = false, global = true)]

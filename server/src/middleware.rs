@@ -19,11 +19,17 @@ impl OriginPolicy {
         let origin = match public_url.split_once("://") {
             Some((scheme, rest)) => {
                 let authority = rest.split('/').next().unwrap_or(rest);
-                format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
+                format!(
+                    "{}://{}",
+                    scheme.to_ascii_lowercase(),
+                    authority.to_ascii_lowercase()
+                )
             }
             None => public_url.to_ascii_lowercase(),
         };
-        OriginPolicy { public_origin: origin.into() }
+        OriginPolicy {
+            public_origin: origin.into(),
+        }
     }
 
     /// An origin is ours when it is the public origin, or names the host the request was sent to
@@ -75,7 +81,10 @@ fn refused() -> Response {
         Go back to Patchbay and try again from there.</p><p><a href=\"/\">Open Patchbay</a></p></body></html>";
     (
         StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
         Body::from(body),
     )
         .into_response()
@@ -86,10 +95,19 @@ fn refused() -> Response {
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
-    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     headers.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
@@ -119,7 +137,10 @@ mod tests {
         let policy = OriginPolicy::new("https://market.example.com/");
         let ok = |h| cross_site_reason(&policy, &headers(h)).is_none();
         assert!(ok(&[("origin", "https://market.example.com")]));
-        assert!(ok(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")]));
+        assert!(ok(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ]));
         assert!(ok(&[("sec-fetch-site", "same-origin")]));
         assert!(ok(&[]));
         assert!(!ok(&[("origin", "https://evil.example")]));

@@ -43,7 +43,9 @@ pub fn build_router(state: ServerState) -> Router {
         .site_root(state.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();
-    let app_state = AppState { pool: state.pool.clone() };
+    let app_state = AppState {
+        pool: state.pool.clone(),
+    };
     let routes = generate_route_list(App);
     let context = move || provide_context(app_state.clone());
 
@@ -62,7 +64,9 @@ pub fn build_router(state: ServerState) -> Router {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            context, shell,
+        ))
         .with_state(leptos_options);
 
     Router::new()
@@ -98,8 +102,14 @@ pub fn build_router(state: ServerState) -> Router {
 
 /// Liveness and readiness: 200 when the database answers, 503 when it does not.
 async fn healthz(pool: PgPool) -> impl IntoResponse {
-    match sqlx::query_scalar::<_, i32>("select 1").fetch_one(&pool).await {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok", "database": "ok" }))),
+    match sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(&pool)
+        .await
+    {
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "database": "ok" })),
+        ),
         Err(err) => {
             tracing::error!(error = %err, "health check: database unreachable");
             (
@@ -113,8 +123,14 @@ async fn healthz(pool: PgPool) -> impl IntoResponse {
 async fn favicon() -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
         ],
         include_str!("../assets/favicon.svg"),
     )

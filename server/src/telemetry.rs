@@ -9,7 +9,11 @@ pub fn init(format: LogFormat) {
     let builder = fmt().with_env_filter(filter).with_target(true);
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     // A second init (tests start several servers in one process) keeps the first subscriber.
     drop(result);

@@ -27,19 +27,42 @@ fn patchbay(pool: &PgPool, args: &[&str]) -> Output {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn admin_grant_and_revoke(db: PgPool) {
-    let pool = app::domain::db::connect_app_pool(db.connect_options().as_ref().clone(), 2).await.unwrap();
+    let pool = app::domain::db::connect_app_pool(db.connect_options().as_ref().clone(), 2)
+        .await
+        .unwrap();
     let email = app::model::Email::parse("ada@example.com").unwrap();
-    let password = app::model::NewPassword::parse("password", "long enough password".into()).unwrap();
-    accounts::sign_up(&pool, &email, "Ada", &password).await.unwrap();
+    let password =
+        app::model::NewPassword::parse("password", "long enough password".into()).unwrap();
+    accounts::sign_up(&pool, &email, "Ada", &password)
+        .await
+        .unwrap();
 
     let out = patchbay(&db, &["admin", "grant", "ADA@example.com"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ada@example.com is now a platform admin"));
-    assert!(accounts::find_by_email(&pool, &email).await.unwrap().unwrap().is_platform_admin);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ada@example.com is now a platform admin")
+    );
+    assert!(
+        accounts::find_by_email(&pool, &email)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_platform_admin
+    );
 
     let out = patchbay(&db, &["admin", "revoke", "ada@example.com"]);
     assert!(out.status.success());
-    assert!(!accounts::find_by_email(&pool, &email).await.unwrap().unwrap().is_platform_admin);
+    assert!(
+        !accounts::find_by_email(&pool, &email)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_platform_admin
+    );
 
     let out = patchbay(&db, &["admin", "grant", "nobody@example.com"]);
     assert!(!out.status.success());
@@ -49,14 +72,21 @@ async fn admin_grant_and_revoke(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn migrate_is_idempotent_and_logs_json_by_flag(db: PgPool) {
     let out = patchbay(&db, &["--log-format", "json", "migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let logs = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    assert!(lines.iter().any(|l| l["message"] == "database ready"), "{logs}");
+    assert!(
+        lines.iter().any(|l| l["message"] == "database ready"),
+        "{logs}"
+    );
     // The database URL's credentials never reach the logs.
     assert!(!logs.contains("postgres://"), "{logs}");
 }
@@ -65,19 +95,27 @@ async fn migrate_is_idempotent_and_logs_json_by_flag(db: PgPool) {
 async fn a_bad_database_url_fails_with_a_clear_message(db: PgPool) {
     let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
         .args(["migrate"])
-        .env("DATABASE_URL", "postgres://postgres:s3cret@127.0.0.1:1/patchbay")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres:s3cret@127.0.0.1:1/patchbay",
+        )
         .output()
         .unwrap();
     drop(db);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot reach Postgres at 127.0.0.1:1/patchbay"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach Postgres at 127.0.0.1:1/patchbay"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("s3cret") && !String::from_utf8_lossy(&out.stdout).contains("s3cret"));
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_demo_seed_is_repeatable_and_its_logins_work(db: PgPool) {
-    let pool = app::domain::db::connect_app_pool(db.connect_options().as_ref().clone(), 2).await.unwrap();
+    let pool = app::domain::db::connect_app_pool(db.connect_options().as_ref().clone(), 2)
+        .await
+        .unwrap();
     let first = demo::seed(&pool).await.unwrap();
     let second = demo::seed(&pool).await.unwrap();
     assert_eq!(first.len(), 3);
@@ -91,8 +129,17 @@ async fn the_demo_seed_is_repeatable_and_its_logins_work(db: PgPool) {
     .unwrap();
     assert_eq!(counts, (3, 2, 1));
     for login in &first {
-        let user = accounts::authenticate(&pool, login.email, login.password, None).await.unwrap();
-        let orgs = app::domain::orgs::list_for_user(&pool, user.id).await.unwrap();
-        assert_eq!(orgs.len(), usize::from(!user.is_platform_admin), "{}", login.email);
+        let user = accounts::authenticate(&pool, login.email, login.password, None)
+            .await
+            .unwrap();
+        let orgs = app::domain::orgs::list_for_user(&pool, user.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            orgs.len(),
+            usize::from(!user.is_platform_admin),
+            "{}",
+            login.email
+        );
     }
 }

@@ -8,12 +8,34 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 async fn setup(admin_pool: &PgPool) -> (PgPool, Uuid, Uuid, Uuid, Uuid) {
-    let pool = db::connect_app_pool(admin_pool.connect_options().as_ref().clone(), 3).await.unwrap();
+    let pool = db::connect_app_pool(admin_pool.connect_options().as_ref().clone(), 3)
+        .await
+        .unwrap();
     let password = NewPassword::parse("password", "long enough password".into()).unwrap();
-    let alice = accounts::sign_up(&pool, &Email::parse("alice@example.com").unwrap(), "Alice", &password).await.unwrap();
-    let bob = accounts::sign_up(&pool, &Email::parse("bob@example.com").unwrap(), "Bob", &password).await.unwrap();
-    let a = orgs::create(&pool, alice.id, OrgKind::Customer, "Tenant A").await.unwrap().id;
-    let b = orgs::create(&pool, bob.id, OrgKind::Customer, "Tenant B").await.unwrap().id;
+    let alice = accounts::sign_up(
+        &pool,
+        &Email::parse("alice@example.com").unwrap(),
+        "Alice",
+        &password,
+    )
+    .await
+    .unwrap();
+    let bob = accounts::sign_up(
+        &pool,
+        &Email::parse("bob@example.com").unwrap(),
+        "Bob",
+        &password,
+    )
+    .await
+    .unwrap();
+    let a = orgs::create(&pool, alice.id, OrgKind::Customer, "Tenant A")
+        .await
+        .unwrap()
+        .id;
+    let b = orgs::create(&pool, bob.id, OrgKind::Customer, "Tenant B")
+        .await
+        .unwrap()
+        .id;
     (pool, a, b, alice.id, bob.id)
 }
 
@@ -38,34 +60,87 @@ async fn the_app_runs_as_a_role_that_row_level_security_binds(admin_pool: PgPool
 async fn a_tenant_sees_only_its_own_rows(admin_pool: PgPool) {
     let (pool, a, b, alice, _) = setup(&admin_pool).await;
     // The owner pool sees both tenants' rows: the data is there.
-    assert_eq!(count(&mut *admin_pool.acquire().await.unwrap(), "select count(*) from audit_log").await, 2);
+    assert_eq!(
+        count(
+            &mut admin_pool.acquire().await.unwrap(),
+            "select count(*) from audit_log"
+        )
+        .await,
+        2
+    );
 
-    let mut tx = db::begin(&pool, Scope::Tenant { tenant: a, user: None }).await.unwrap();
+    let mut tx = db::begin(
+        &pool,
+        Scope::Tenant {
+            tenant: a,
+            user: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(count(&mut tx, "select count(*) from audit_log").await, 1);
     assert_eq!(count(&mut tx, "select count(*) from memberships").await, 1);
-    let tenants: Vec<Uuid> = sqlx::query_scalar("select tenant_id from audit_log union select tenant_id from memberships")
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
+    let tenants: Vec<Uuid> = sqlx::query_scalar(
+        "select tenant_id from audit_log union select tenant_id from memberships",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
     assert_eq!(tenants, vec![a]);
     // Asking for B by id does not help.
-    let b_rows: i64 = sqlx::query_scalar("select count(*) from audit_log where tenant_id = $1").bind(b).fetch_one(&mut *tx).await.unwrap();
+    let b_rows: i64 = sqlx::query_scalar("select count(*) from audit_log where tenant_id = $1")
+        .bind(b)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(b_rows, 0);
     // Nor can A's transaction update or delete B's rows.
-    let updated = sqlx::query("update memberships set role = 'member' where tenant_id = $1").bind(b).execute(&mut *tx).await.unwrap();
+    let updated = sqlx::query("update memberships set role = 'member' where tenant_id = $1")
+        .bind(b)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(updated.rows_affected(), 0);
-    let deleted = sqlx::query("delete from audit_log where tenant_id = $1").bind(b).execute(&mut *tx).await.unwrap();
+    let deleted = sqlx::query("delete from audit_log where tenant_id = $1")
+        .bind(b)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(deleted.rows_affected(), 0);
     tx.commit().await.unwrap();
 
     // Writing a row into B while A is set is refused by the policy.
-    let mut tx = db::begin(&pool, Scope::Tenant { tenant: a, user: Some(alice) }).await.unwrap();
-    let err = audit::record(&mut tx, b, Some(alice), "sneaky", serde_json::json!({})).await.unwrap_err();
+    let mut tx = db::begin(
+        &pool,
+        Scope::Tenant {
+            tenant: a,
+            user: Some(alice),
+        },
+    )
+    .await
+    .unwrap();
+    let err = audit::record(&mut tx, b, Some(alice), "sneaky", serde_json::json!({}))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
     drop(tx);
 
-    assert_eq!(count(&mut *admin_pool.acquire().await.unwrap(), "select count(*) from audit_log where action = 'sneaky'").await, 0);
-    assert_eq!(count(&mut *admin_pool.acquire().await.unwrap(), "select count(*) from memberships where role = 'owner'").await, 2);
+    assert_eq!(
+        count(
+            &mut admin_pool.acquire().await.unwrap(),
+            "select count(*) from audit_log where action = 'sneaky'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &mut admin_pool.acquire().await.unwrap(),
+            "select count(*) from memberships where role = 'owner'"
+        )
+        .await,
+        2
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -74,12 +149,25 @@ async fn with_no_tenant_set_there_are_no_tenant_rows(admin_pool: PgPool) {
     // A bare query on the pool, outside any scoped transaction.
     let mut conn = pool.acquire().await.unwrap();
     assert_eq!(count(&mut conn, "select count(*) from audit_log").await, 0);
-    assert_eq!(count(&mut conn, "select count(*) from memberships").await, 0);
+    assert_eq!(
+        count(&mut conn, "select count(*) from memberships").await,
+        0
+    );
     drop(conn);
 
     // A setting from an earlier transaction on the same connection does not linger.
-    let pool1 = db::connect_app_pool(admin_pool.connect_options().as_ref().clone(), 1).await.unwrap();
-    let mut tx = db::begin(&pool1, Scope::Tenant { tenant: a, user: None }).await.unwrap();
+    let pool1 = db::connect_app_pool(admin_pool.connect_options().as_ref().clone(), 1)
+        .await
+        .unwrap();
+    let mut tx = db::begin(
+        &pool1,
+        Scope::Tenant {
+            tenant: a,
+            user: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(count(&mut tx, "select count(*) from audit_log").await, 1);
     tx.commit().await.unwrap();
     let mut conn = pool1.acquire().await.unwrap();
@@ -90,17 +178,21 @@ async fn with_no_tenant_set_there_are_no_tenant_rows(admin_pool: PgPool) {
 async fn a_user_scope_sees_only_that_users_memberships(admin_pool: PgPool) {
     let (pool, a, _, alice, bob) = setup(&admin_pool).await;
     let mut tx = db::begin(&pool, Scope::User(alice)).await.unwrap();
-    let tenants: Vec<Uuid> = sqlx::query_scalar("select tenant_id from memberships").fetch_all(&mut *tx).await.unwrap();
+    let tenants: Vec<Uuid> = sqlx::query_scalar("select tenant_id from memberships")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(tenants, vec![a]);
     // A user scope is not a tenant scope: no tenant's audit log.
     assert_eq!(count(&mut tx, "select count(*) from audit_log").await, 0);
     // And it cannot write memberships.
-    let err = sqlx::query("insert into memberships (tenant_id, user_id, role) values ($1, $2, 'owner')")
-        .bind(a)
-        .bind(bob)
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+    let err =
+        sqlx::query("insert into memberships (tenant_id, user_id, role) values ($1, $2, 'owner')")
+            .bind(a)
+            .bind(bob)
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
 }
 

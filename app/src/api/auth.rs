@@ -10,21 +10,27 @@ pub async fn get_session() -> Result<Option<SessionInfo>, AppError> {
     use super::ssr::*;
     use crate::domain::orgs;
 
-    respond(async move {
-        let state = state()?;
-        let session = session().await?;
-        let Some(user) = current_user(&state, &session).await? else {
-            return Ok(None);
-        };
-        let orgs = orgs::list_for_user(&state.pool, user.id).await?;
-        let stored = session_get(&session, ACTIVE_ORG_KEY).await?;
-        // The stored choice wins while the user still belongs to it; otherwise fall back to the first.
-        let active_org = stored
-            .filter(|id| orgs.iter().any(|o| o.id == *id))
-            .or_else(|| orgs.first().map(|o| o.id));
-        Ok(Some(SessionInfo { user, orgs, active_org }))
-    }
-    .await)
+    respond(
+        async move {
+            let state = state()?;
+            let session = session().await?;
+            let Some(user) = current_user(&state, &session).await? else {
+                return Ok(None);
+            };
+            let orgs = orgs::list_for_user(&state.pool, user.id).await?;
+            let stored = session_get(&session, ACTIVE_ORG_KEY).await?;
+            // The stored choice wins while the user still belongs to it; otherwise fall back to the first.
+            let active_org = stored
+                .filter(|id| orgs.iter().any(|o| o.id == *id))
+                .or_else(|| orgs.first().map(|o| o.id));
+            Ok(Some(SessionInfo {
+                user,
+                orgs,
+                active_org,
+            }))
+        }
+        .await,
+    )
 }
 
 /// Creates an account and signs it in.
@@ -39,19 +45,21 @@ pub async fn sign_up(
     use crate::domain::accounts;
     use crate::model::{parse_name, Email, NewPassword};
 
-    respond(async move {
-        let display_name = parse_name("display_name", &display_name)?;
-        let email = Email::parse(&email)?;
-        let password = NewPassword::parse("password", password)?;
-        let state = state()?;
-        let session = session().await?;
-        let user = accounts::sign_up(&state.pool, &email, &display_name, &password).await?;
-        start_session(&session, user.id, None).await?;
-        tracing::info!(user_id = %user.id, "account created");
-        leptos_axum::redirect(&safe_return_path(next.as_deref()));
-        Ok(())
-    }
-    .await)
+    respond(
+        async move {
+            let display_name = parse_name("display_name", &display_name)?;
+            let email = Email::parse(&email)?;
+            let password = NewPassword::parse("password", password)?;
+            let state = state()?;
+            let session = session().await?;
+            let user = accounts::sign_up(&state.pool, &email, &display_name, &password).await?;
+            start_session(&session, user.id, None).await?;
+            tracing::info!(user_id = %user.id, "account created");
+            leptos_axum::redirect(&safe_return_path(next.as_deref()));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// Signs in. Failures say the same thing whether or not the email exists, and are throttled per
@@ -61,17 +69,23 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
     use super::ssr::*;
     use crate::domain::{accounts, orgs};
 
-    respond(async move {
-        let state = state()?;
-        let session = session().await?;
-        let user = accounts::authenticate(&state.pool, &email, &password, client_ip().await).await?;
-        let first_org = orgs::list_for_user(&state.pool, user.id).await?.first().map(|o| o.id);
-        start_session(&session, user.id, first_org).await?;
-        tracing::info!(user_id = %user.id, "signed in");
-        leptos_axum::redirect(&safe_return_path(next.as_deref()));
-        Ok(())
-    }
-    .await)
+    respond(
+        async move {
+            let state = state()?;
+            let session = session().await?;
+            let user =
+                accounts::authenticate(&state.pool, &email, &password, client_ip().await).await?;
+            let first_org = orgs::list_for_user(&state.pool, user.id)
+                .await?
+                .first()
+                .map(|o| o.id);
+            start_session(&session, user.id, first_org).await?;
+            tracing::info!(user_id = %user.id, "signed in");
+            leptos_axum::redirect(&safe_return_path(next.as_deref()));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// Signs out and deletes the session.
@@ -79,13 +93,15 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
 pub async fn log_out() -> Result<(), AppError> {
     use super::ssr::*;
 
-    respond(async move {
-        let session = session().await?;
-        end_session(&session).await?;
-        leptos_axum::redirect("/login");
-        Ok(())
-    }
-    .await)
+    respond(
+        async move {
+            let session = session().await?;
+            end_session(&session).await?;
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// Changes the signed-in user's password; the session id is cycled afterwards.
@@ -99,18 +115,23 @@ pub async fn change_password(
     use crate::domain::accounts;
     use crate::model::NewPassword;
 
-    respond(async move {
-        let (state, session, user) = require_user().await?;
-        let new = NewPassword::parse("new_password", new_password)?;
-        if new.expose() != confirm_password {
-            return Err(AppError::invalid("confirm_password", "The two new passwords differ."));
+    respond(
+        async move {
+            let (state, session, user) = require_user().await?;
+            let new = NewPassword::parse("new_password", new_password)?;
+            if new.expose() != confirm_password {
+                return Err(AppError::invalid(
+                    "confirm_password",
+                    "The two new passwords differ.",
+                ));
+            }
+            accounts::change_password(&state.pool, user.id, &current_password, &new).await?;
+            let active = session_get(&session, ACTIVE_ORG_KEY).await?;
+            start_session(&session, user.id, active).await?;
+            tracing::info!(user_id = %user.id, "password changed");
+            leptos_axum::redirect("/account?saved=password");
+            Ok(())
         }
-        accounts::change_password(&state.pool, user.id, &current_password, &new).await?;
-        let active = session_get(&session, ACTIVE_ORG_KEY).await?;
-        start_session(&session, user.id, active).await?;
-        tracing::info!(user_id = %user.id, "password changed");
-        leptos_axum::redirect("/account?saved=password");
-        Ok(())
-    }
-    .await)
+        .await,
+    )
 }

@@ -30,7 +30,10 @@ pub async fn session() -> Result<Session, AppError> {
 
 /// The client's address, when the server was started with connection info.
 pub async fn client_ip() -> Option<IpAddr> {
-    leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ConnectInfo(addr)| addr.ip())
+    leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        .await
+        .ok()
+        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 fn session_err(err: tower_sessions::session::Error) -> AppError {
@@ -48,7 +51,11 @@ pub async fn session_set(session: &Session, key: &str, value: Uuid) -> Result<()
 
 /// Starts a fresh session for `user`: a new id (so a planted session id is worthless), the user,
 /// and their active organization.
-pub async fn start_session(session: &Session, user: Uuid, active_org: Option<Uuid>) -> Result<(), AppError> {
+pub async fn start_session(
+    session: &Session,
+    user: Uuid,
+    active_org: Option<Uuid>,
+) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_err)?;
     session.clear().await;
     session_set(session, USER_KEY, user).await?;
@@ -63,7 +70,10 @@ pub async fn end_session(session: &Session) -> Result<(), AppError> {
 }
 
 /// The signed-in user, if any. A session whose user was deleted counts as signed out.
-pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<UserInfo>, AppError> {
+pub async fn current_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<UserInfo>, AppError> {
     match session_get(session, USER_KEY).await? {
         Some(id) => accounts::find(&state.pool, id).await,
         None => Ok(None),
@@ -74,7 +84,9 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
 pub async fn require_user() -> Result<(AppState, Session, UserInfo), AppError> {
     let state = state()?;
     let session = session().await?;
-    let user = current_user(&state, &session).await?.ok_or(AppError::Unauthorized)?;
+    let user = current_user(&state, &session)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     Ok((state, session, user))
 }
 
@@ -94,28 +106,22 @@ pub fn safe_return_path(next: Option<&str>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::safe_return_path;
-
-    #[test]
-    fn return_paths_stay_on_site() {
-        assert_eq!(safe_return_path(Some("/orgs/new")), "/orgs/new");
-        for bad in ["https://evil.test/", "//evil.test", "/\\evil.test", "evil", "/a\nb"] {
-            assert_eq!(safe_return_path(Some(bad)), "/", "{bad:?}");
-        }
-        assert_eq!(safe_return_path(None), "/");
-    }
-}
-
 /// Gives a failed server function the HTTP status its error means. A plain HTML form post is left
 /// alone: it gets the redirect back to its page, with the error in the URL.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(err) = &result {
         let accepts_html = use_context::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+            .and_then(|parts| {
+                parts
+                    .headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.contains("text/html"))
+            })
             .unwrap_or(false);
-        if let (false, Some(response)) = (accepts_html, use_context::<leptos_axum::ResponseOptions>()) {
+        if let (false, Some(response)) =
+            (accepts_html, use_context::<leptos_axum::ResponseOptions>())
+        {
             response.set_status(status_of(err));
         }
     }
@@ -134,5 +140,25 @@ pub fn status_of(err: &AppError) -> http::StatusCode {
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Request { .. } => StatusCode::BAD_REQUEST,
         AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_path;
+
+    #[test]
+    fn return_paths_stay_on_site() {
+        assert_eq!(safe_return_path(Some("/orgs/new")), "/orgs/new");
+        for bad in [
+            "https://evil.test/",
+            "//evil.test",
+            "/\\evil.test",
+            "evil",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_return_path(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_return_path(None), "/");
     }
 }

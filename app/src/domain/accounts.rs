@@ -40,9 +40,13 @@ pub async fn hash_password(password: &str) -> anyhow::Result<String> {
 pub async fn verify_password(password: &str, hash: &str) -> anyhow::Result<bool> {
     let password = password.to_owned();
     let hash = hash.to_owned();
-    tokio::task::spawn_blocking(move || argon2().verify_password(password.as_bytes(), hash.as_str()).is_ok())
-        .await
-        .context("password verification task")
+    tokio::task::spawn_blocking(move || {
+        argon2()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok()
+    })
+    .await
+    .context("password verification task")
 }
 
 /// A hash to verify against when the email is unknown, so that both answers cost the same.
@@ -94,7 +98,10 @@ pub async fn sign_up(
     .fetch_one(pool)
     .await
     .map_err(on_constraint("users_email_key", || {
-        AppError::conflict("email", "An account with this email already exists. Log in instead.")
+        AppError::conflict(
+            "email",
+            "An account with this email already exists. Log in instead.",
+        )
     }))?;
     Ok(row.into())
 }
@@ -126,12 +133,16 @@ pub async fn authenticate(
         )));
     }
 
-    let row: Option<UserRow> =
-        sqlx::query_as(&format!("select {USER_COLUMNS} from users where lower(email) = $1"))
-            .bind(&email_key)
-            .fetch_optional(pool)
-            .await?;
-    let hash = row.as_ref().map(|r| r.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "select {USER_COLUMNS} from users where lower(email) = $1"
+    ))
+    .bind(&email_key)
+    .fetch_optional(pool)
+    .await?;
+    let hash = row
+        .as_ref()
+        .map(|r| r.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
     let ok = verify_password(password, &hash).await? && row.is_some();
     match row {
         Some(row) if ok => {
@@ -157,20 +168,22 @@ pub async fn authenticate(
 
 /// Looks a user up by id.
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<UserInfo>, AppError> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(Into::into))
 }
 
 /// Looks a user up by email (any letter case).
 pub async fn find_by_email(pool: &PgPool, email: &Email) -> Result<Option<UserInfo>, AppError> {
-    let row: Option<UserRow> =
-        sqlx::query_as(&format!("select {USER_COLUMNS} from users where lower(email) = $1"))
-            .bind(email.as_str())
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "select {USER_COLUMNS} from users where lower(email) = $1"
+    ))
+    .bind(email.as_str())
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(Into::into))
 }
 
@@ -187,7 +200,10 @@ pub async fn change_password(
         .await?;
     let hash = hash.ok_or(AppError::Unauthorized)?;
     if !verify_password(current, &hash).await? {
-        return Err(AppError::invalid("current_password", "That is not your current password."));
+        return Err(AppError::invalid(
+            "current_password",
+            "That is not your current password.",
+        ));
     }
     let new_hash = hash_password(new.expose()).await?;
     sqlx::query("update users set password_hash = $2 where id = $1")

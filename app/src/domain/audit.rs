@@ -12,12 +12,14 @@ pub async fn record(
     action: &str,
     detail: serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query("insert into audit_log (tenant_id, actor_user_id, action, detail) values ($1, $2, $3, $4)")
-        .bind(tenant)
-        .bind(actor)
-        .bind(action)
-        .bind(detail)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "insert into audit_log (tenant_id, actor_user_id, action, detail) values ($1, $2, $3, $4)",
+    )
+    .bind(tenant)
+    .bind(actor)
+    .bind(action)
+    .bind(detail)
+    .execute(conn)
+    .await?;
     Ok(())
 }

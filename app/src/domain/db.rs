@@ -13,7 +13,10 @@ use uuid::Uuid;
 pub const APP_ROLE: &str = "patchbay_app";
 
 /// Opens a pool whose connections run as [`APP_ROLE`].
-pub async fn connect_app_pool(options: PgConnectOptions, max_connections: u32) -> sqlx::Result<PgPool> {
+pub async fn connect_app_pool(
+    options: PgConnectOptions,
+    max_connections: u32,
+) -> sqlx::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .after_connect(|conn, _meta| {
@@ -58,6 +61,17 @@ pub async fn begin(pool: &PgPool, scope: Scope) -> sqlx::Result<Transaction<'sta
 }
 
 /// A tenant's transaction on behalf of `user`.
-pub async fn tenant_tx(pool: &PgPool, tenant: Uuid, user: Uuid) -> sqlx::Result<Transaction<'static, Postgres>> {
-    begin(pool, Scope::Tenant { tenant, user: Some(user) }).await
+pub async fn tenant_tx(
+    pool: &PgPool,
+    tenant: Uuid,
+    user: Uuid,
+) -> sqlx::Result<Transaction<'static, Postgres>> {
+    begin(
+        pool,
+        Scope::Tenant {
+            tenant,
+            user: Some(user),
+        },
+    )
+    .await
 }

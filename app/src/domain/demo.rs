@@ -60,7 +60,10 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<Vec<DemoLogin>> {
     let mut logins = Vec::new();
     for seed in &SEEDS {
         let email = Email::parse(seed.email).map_err(to_anyhow)?;
-        let user = match accounts::find_by_email(pool, &email).await.map_err(to_anyhow)? {
+        let user = match accounts::find_by_email(pool, &email)
+            .await
+            .map_err(to_anyhow)?
+        {
             Some(user) => {
                 let hash = accounts::hash_password(DEMO_PASSWORD).await?;
                 sqlx::query("update users set password_hash = $2 where id = $1")
@@ -71,17 +74,25 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<Vec<DemoLogin>> {
                     .context("resetting a demo password")?;
                 user
             }
-            None => accounts::sign_up(pool, &email, seed.name, &password).await.map_err(to_anyhow)?,
+            None => accounts::sign_up(pool, &email, seed.name, &password)
+                .await
+                .map_err(to_anyhow)?,
         };
         if seed.platform_admin {
             accounts::set_platform_admin(pool, &email, true).await?;
         }
         if let Some((kind, name)) = seed.org {
             if !owns_org_named(pool, user.id, name).await? {
-                orgs::create(pool, user.id, kind, name).await.map_err(to_anyhow)?;
+                orgs::create(pool, user.id, kind, name)
+                    .await
+                    .map_err(to_anyhow)?;
             }
         }
-        logins.push(DemoLogin { who: seed.who, email: seed.email, password: DEMO_PASSWORD });
+        logins.push(DemoLogin {
+            who: seed.who,
+            email: seed.email,
+            password: DEMO_PASSWORD,
+        });
     }
     Ok(logins)
 }

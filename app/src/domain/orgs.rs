@@ -24,12 +24,22 @@ struct OrgRow {
 impl TryFrom<OrgRow> for OrgSummary {
     type Error = AppError;
     fn try_from(row: OrgRow) -> Result<Self, AppError> {
-        Ok(OrgSummary { id: row.id, name: row.name, kind: row.kind.parse()?, role: row.role.parse()? })
+        Ok(OrgSummary {
+            id: row.id,
+            name: row.name,
+            kind: row.kind.parse()?,
+            role: row.role.parse()?,
+        })
     }
 }
 
 /// Creates an organization with `owner` as its first owner.
-pub async fn create(pool: &PgPool, owner: Uuid, kind: OrgKind, name: &str) -> Result<OrgSummary, AppError> {
+pub async fn create(
+    pool: &PgPool,
+    owner: Uuid,
+    kind: OrgKind,
+    name: &str,
+) -> Result<OrgSummary, AppError> {
     let id = Uuid::new_v4();
     let mut tx = db::tenant_tx(pool, id, owner).await?;
     sqlx::query("insert into organizations (id, kind, name, created_by) values ($1, $2, $3, $4)")
@@ -44,10 +54,21 @@ pub async fn create(pool: &PgPool, owner: Uuid, kind: OrgKind, name: &str) -> Re
         .bind(owner)
         .execute(&mut *tx)
         .await?;
-    audit::record(&mut tx, id, Some(owner), "organization.created", json!({ "name": name, "kind": kind.as_str() }))
-        .await?;
+    audit::record(
+        &mut tx,
+        id,
+        Some(owner),
+        "organization.created",
+        json!({ "name": name, "kind": kind.as_str() }),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(OrgSummary { id, name: name.to_owned(), kind, role: Role::Owner })
+    Ok(OrgSummary {
+        id,
+        name: name.to_owned(),
+        kind,
+        role: Role::Owner,
+    })
 }
 
 /// The organizations `user` belongs to, by name.
@@ -68,11 +89,12 @@ pub async fn list_for_user(pool: &PgPool, user: Uuid) -> Result<Vec<OrgSummary>,
 /// The actor's role in the tenant the transaction is bound to; not a member is "not found", so
 /// that outsiders learn nothing about the organization.
 async fn role_in(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Role, AppError> {
-    let role: Option<String> = sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
-        .bind(tenant)
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
+    let role: Option<String> =
+        sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
+            .bind(tenant)
+            .bind(user)
+            .fetch_optional(conn)
+            .await?;
     role.ok_or_else(not_found)?.parse()
 }
 
@@ -84,10 +106,11 @@ fn not_found() -> AppError {
 pub async fn detail(pool: &PgPool, actor: Uuid, tenant: Uuid) -> Result<OrgDetail, AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
     let role = role_in(&mut tx, tenant, actor).await?;
-    let (name, kind): (String, String) = sqlx::query_as("select name, kind from organizations where id = $1")
-        .bind(tenant)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (name, kind): (String, String) =
+        sqlx::query_as("select name, kind from organizations where id = $1")
+            .bind(tenant)
+            .fetch_one(&mut *tx)
+            .await?;
     let rows: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
         "select u.id, u.email, u.display_name, m.role, to_char(m.created_at, 'YYYY-MM-DD') \
          from memberships m join users u on u.id = m.user_id \
@@ -101,28 +124,55 @@ pub async fn detail(pool: &PgPool, actor: Uuid, tenant: Uuid) -> Result<OrgDetai
     let members = rows
         .into_iter()
         .map(|(user_id, email, display_name, role, joined_at)| {
-            Ok(Member { user_id, email, display_name, role: role.parse()?, joined_at })
+            Ok(Member {
+                user_id,
+                email,
+                display_name,
+                role: role.parse()?,
+                joined_at,
+            })
         })
         .collect::<Result<_, AppError>>()?;
-    Ok(OrgDetail { org: OrgSummary { id: tenant, name, kind: kind.parse()?, role }, members })
+    Ok(OrgDetail {
+        org: OrgSummary {
+            id: tenant,
+            name,
+            kind: kind.parse()?,
+            role,
+        },
+        members,
+    })
 }
 
 /// Adds an existing user to the organization.
-pub async fn add_member(pool: &PgPool, actor: Uuid, tenant: Uuid, email: &Email, role: Role) -> Result<(), AppError> {
+pub async fn add_member(
+    pool: &PgPool,
+    actor: Uuid,
+    tenant: Uuid,
+    email: &Email,
+    role: Role,
+) -> Result<(), AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
     let actor_role = role_in(&mut tx, tenant, actor).await?;
     if !actor_role.can_manage_members() {
-        return Err(AppError::forbidden("Only owners and admins can add members."));
+        return Err(AppError::forbidden(
+            "Only owners and admins can add members.",
+        ));
     }
     if !actor_role.can_assign(role) {
-        return Err(AppError::forbidden("Only owners can make someone an owner."));
+        return Err(AppError::forbidden(
+            "Only owners can make someone an owner.",
+        ));
     }
     let user: Option<Uuid> = sqlx::query_scalar("select id from users where lower(email) = $1")
         .bind(email.as_str())
         .fetch_optional(&mut *tx)
         .await?;
     let user = user.ok_or_else(|| {
-        AppError::invalid("email", "No Patchbay account uses this email. Ask them to sign up first, then add them.")
+        AppError::invalid(
+            "email",
+            "No Patchbay account uses this email. Ask them to sign up first, then add them.",
+        )
     })?;
     sqlx::query("insert into memberships (tenant_id, user_id, role) values ($1, $2, $3)")
         .bind(tenant)
@@ -133,7 +183,14 @@ pub async fn add_member(pool: &PgPool, actor: Uuid, tenant: Uuid, email: &Email,
         .map_err(on_constraint("memberships_pkey", || {
             AppError::conflict("email", "This person is already a member.")
         }))?;
-    audit::record(&mut tx, tenant, Some(actor), "member.added", json!({ "user_id": user, "role": role })).await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        Some(actor),
+        "member.added",
+        json!({ "user_id": user, "role": role }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -152,27 +209,38 @@ async fn lock_owner_count(conn: &mut PgConnection, tenant: Uuid) -> Result<usize
 }
 
 async fn target_role(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Role, AppError> {
-    let role: Option<String> = sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
-        .bind(tenant)
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
+    let role: Option<String> =
+        sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
+            .bind(tenant)
+            .bind(user)
+            .fetch_optional(conn)
+            .await?;
     role.ok_or_else(|| AppError::not_found("That person is not a member of this organization."))?
         .parse()
 }
 
 /// Changes a member's role.
-pub async fn change_role(pool: &PgPool, actor: Uuid, tenant: Uuid, user: Uuid, role: Role) -> Result<(), AppError> {
+pub async fn change_role(
+    pool: &PgPool,
+    actor: Uuid,
+    tenant: Uuid,
+    user: Uuid,
+    role: Role,
+) -> Result<(), AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
     // Lock first, then read roles: a concurrent change commits before we look, not after.
     let owners = lock_owner_count(&mut tx, tenant).await?;
     let actor_role = role_in(&mut tx, tenant, actor).await?;
     if !actor_role.can_manage_members() {
-        return Err(AppError::forbidden("Only owners and admins can change roles."));
+        return Err(AppError::forbidden(
+            "Only owners and admins can change roles.",
+        ));
     }
     let current = target_role(&mut tx, tenant, user).await?;
     if !actor_role.can_assign(current) || !actor_role.can_assign(role) {
-        return Err(AppError::forbidden("Only owners can grant or change the owner role."));
+        return Err(AppError::forbidden(
+            "Only owners can grant or change the owner role.",
+        ));
     }
     if current == Role::Owner && role != Role::Owner && owners <= 1 {
         return Err(AppError::invalid(
@@ -186,14 +254,25 @@ pub async fn change_role(pool: &PgPool, actor: Uuid, tenant: Uuid, user: Uuid, r
         .bind(role.as_str())
         .execute(&mut *tx)
         .await?;
-    audit::record(&mut tx, tenant, Some(actor), "member.role_changed", json!({ "user_id": user, "from": current, "to": role }))
-        .await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        Some(actor),
+        "member.role_changed",
+        json!({ "user_id": user, "from": current, "to": role }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Removes a member (or lets a member leave).
-pub async fn remove_member(pool: &PgPool, actor: Uuid, tenant: Uuid, user: Uuid) -> Result<(), AppError> {
+pub async fn remove_member(
+    pool: &PgPool,
+    actor: Uuid,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<(), AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
     let owners = lock_owner_count(&mut tx, tenant).await?;
     let actor_role = role_in(&mut tx, tenant, actor).await?;
@@ -217,7 +296,14 @@ pub async fn remove_member(pool: &PgPool, actor: Uuid, tenant: Uuid, user: Uuid)
         .bind(user)
         .execute(&mut *tx)
         .await?;
-    audit::record(&mut tx, tenant, Some(actor), "member.removed", json!({ "user_id": user, "role": current })).await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        Some(actor),
+        "member.removed",
+        json!({ "user_id": user, "role": current }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

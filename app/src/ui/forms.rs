@@ -10,12 +10,18 @@ where
     S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
 {
-    Signal::derive(move || action.value().with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned())))
+    Signal::derive(move || {
+        action
+            .value()
+            .with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned()))
+    })
 }
 
 /// The message for `field`, if the error belongs to it.
 fn message_for(error: Option<AppError>, field: &str) -> Option<String> {
-    error.filter(|e| e.field() == Some(field)).map(|e| e.to_string())
+    error
+        .filter(|e| e.field() == Some(field))
+        .map(|e| e.to_string())
 }
 
 /// The error beside one field; its id is `<field>-error`, for `aria-describedby`.
@@ -30,7 +36,10 @@ pub fn FieldError(error: Signal<Option<AppError>>, field: &'static str) -> impl 
 
 /// Errors that belong to no field of this form (`fields` lists the form's own fields).
 #[component]
-pub fn FormError(error: Signal<Option<AppError>>, fields: &'static [&'static str]) -> impl IntoView {
+pub fn FormError(
+    error: Signal<Option<AppError>>,
+    fields: &'static [&'static str],
+) -> impl IntoView {
     move || {
         error
             .get()
@@ -40,8 +49,17 @@ pub fn FormError(error: Signal<Option<AppError>>, fields: &'static [&'static str
 }
 
 /// Whether `field` has an error, for `aria-invalid`.
-pub fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn() -> &'static str + Copy {
-    move || if message_for(error.get(), field).is_some() { "true" } else { "false" }
+pub fn invalid(
+    error: Signal<Option<AppError>>,
+    field: &'static str,
+) -> impl Fn() -> &'static str + Copy {
+    move || {
+        if message_for(error.get(), field).is_some() {
+            "true"
+        } else {
+            "false"
+        }
+    }
 }
 
 /// A whole-page error.

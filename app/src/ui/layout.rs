@@ -77,7 +77,11 @@ fn OrgSwitcher(info: SessionInfo) -> impl IntoView {
     let location = use_location();
     let here = move || {
         let search = location.search.get();
-        if search.is_empty() { location.pathname.get() } else { format!("{}?{search}", location.pathname.get()) }
+        if search.is_empty() {
+            location.pathname.get()
+        } else {
+            format!("{}?{search}", location.pathname.get())
+        }
     };
     if info.orgs.is_empty() {
         return view! { <a class="button button-ghost" href="/orgs/new">"Create an organization"</a> }.into_any();
@@ -140,7 +144,11 @@ fn UserMenu(info: SessionInfo) -> impl IntoView {
 }
 
 fn initials(name: &str) -> String {
-    name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 #[component]

@@ -60,7 +60,14 @@ pub fn OrgPage() -> impl IntoView {
     let change = session_action::<ChangeRole>();
     let remove = session_action::<RemoveMember>();
     let detail = Resource::new(
-        move || (org_id(), add.version().get(), change.version().get(), remove.version().get()),
+        move || {
+            (
+                org_id(),
+                add.version().get(),
+                change.version().get(),
+                remove.version().get(),
+            )
+        },
         |(id, ..)| get_org(id),
     );
     view! {

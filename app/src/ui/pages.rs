@@ -42,7 +42,13 @@ fn Landing() -> impl IntoView {
 
 #[component]
 fn Dashboard(info: SessionInfo) -> impl IntoView {
-    let first_name = info.user.display_name.split_whitespace().next().unwrap_or_default().to_owned();
+    let first_name = info
+        .user
+        .display_name
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     view! {
         <header class="page-header">
             <div>
@@ -107,7 +113,8 @@ pub fn Marketplace() -> impl IntoView {
 
 /// A console page for organizations of `kind`; others are told how to get there.
 fn console_for(kind: OrgKind, body: fn(SessionInfo) -> AnyView) -> impl IntoView {
-    with_session(move |info| match info.active() {
+    with_session(move |info| {
+        match info.active() {
         Some(org) if org.kind == kind => body(info.clone()),
         _ => view! {
             <section class="panel empty-state">
@@ -117,6 +124,7 @@ fn console_for(kind: OrgKind, body: fn(SessionInfo) -> AnyView) -> impl IntoView
             </section>
         }
         .into_any(),
+    }
     })
 }
 
@@ -223,9 +231,10 @@ pub fn NotFound() -> impl IntoView {
 /// Sets the HTTP status of the page being rendered on the server.
 fn set_status(code: u16) {
     #[cfg(feature = "ssr")]
-    if let (Some(response), Ok(status)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(code))
-    {
+    if let (Some(response), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(code),
+    ) {
         response.set_status(status);
     }
     #[cfg(not(feature = "ssr"))]

@@ -19,7 +19,10 @@ pub struct SessionResource(pub Resource<Result<Option<SessionInfo>, AppError>>);
 pub fn provide_session() {
     let epoch = RwSignal::new(0);
     provide_context(SessionEpoch(epoch));
-    provide_context(SessionResource(Resource::new(move || epoch.get(), |_| get_session())));
+    provide_context(SessionResource(Resource::new(
+        move || epoch.get(),
+        |_| get_session(),
+    )));
 }
 
 pub fn use_session() -> Resource<Result<Option<SessionInfo>, AppError>> {
