@@ -86,16 +86,25 @@ pub async fn list_for_user(pool: &PgPool, user: Uuid) -> Result<Vec<OrgSummary>,
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-/// The actor's role in the tenant the transaction is bound to; not a member is "not found", so
-/// that outsiders learn nothing about the organization.
-async fn role_in(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Role, AppError> {
+/// A user's role in `tenant`, if they are a member.
+async fn member_role(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Option<Role>, AppError> {
     let role: Option<String> =
         sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
             .bind(tenant)
             .bind(user)
             .fetch_optional(conn)
             .await?;
-    role.ok_or_else(not_found)?.parse()
+    role.map(|r| r.parse()).transpose()
+}
+
+/// The actor's role in the tenant the transaction is bound to; not a member is "not found", so
+/// that outsiders learn nothing about the organization.
+async fn role_in(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Role, AppError> {
+    member_role(conn, tenant, user).await?.ok_or_else(not_found)
 }
 
 fn not_found() -> AppError {
@@ -208,15 +217,11 @@ async fn lock_owner_count(conn: &mut PgConnection, tenant: Uuid) -> Result<usize
     Ok(owners.len())
 }
 
+/// The role of the member an action targets.
 async fn target_role(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Role, AppError> {
-    let role: Option<String> =
-        sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
-            .bind(tenant)
-            .bind(user)
-            .fetch_optional(conn)
-            .await?;
-    role.ok_or_else(|| AppError::not_found("That person is not a member of this organization."))?
-        .parse()
+    member_role(conn, tenant, user)
+        .await?
+        .ok_or_else(|| AppError::not_found("That person is not a member of this organization."))
 }
 
 /// Changes a member's role.
@@ -311,11 +316,7 @@ pub async fn remove_member(
 /// Whether `user` belongs to `tenant` (used before making it the active organization).
 pub async fn is_member(pool: &PgPool, user: Uuid, tenant: Uuid) -> Result<bool, AppError> {
     let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    let found = match role_in(&mut tx, tenant, user).await {
-        Ok(_) => true,
-        Err(AppError::NotFound { .. }) => false,
-        Err(other) => return Err(other),
-    };
+    let found = member_role(&mut tx, tenant, user).await?.is_some();
     tx.commit().await?;
     Ok(found)
 }

@@ -1,6 +1,6 @@
 //! The account page: who you are, and a password change.
 
-use super::forms::{action_error, invalid, FieldError, FormError};
+use super::forms::{action_error, FormError, TextField};
 use super::session::with_session;
 use crate::api::auth::ChangePassword;
 use leptos::prelude::*;
@@ -37,21 +37,9 @@ pub fn AccountPage() -> impl IntoView {
                     {move || saved().then(|| view! { <div class="alert alert-success" role="status">"Your password was changed."</div> })}
                     <ActionForm action=change attr:class="stack narrow" attr:novalidate=true>
                         <FormError error fields=&["current_password", "new_password", "confirm_password"] />
-                        <div class="field">
-                            <label for="current_password">"Current password"</label>
-                            <input id="current_password" name="current_password" type="password" autocomplete="current-password" required aria-invalid=invalid(error, "current_password") />
-                            <FieldError error field="current_password" />
-                        </div>
-                        <div class="field">
-                            <label for="new_password">"New password"</label>
-                            <input id="new_password" name="new_password" type="password" autocomplete="new-password" required aria-invalid=invalid(error, "new_password") />
-                            <FieldError error field="new_password" />
-                        </div>
-                        <div class="field">
-                            <label for="confirm_password">"New password, again"</label>
-                            <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required aria-invalid=invalid(error, "confirm_password") />
-                            <FieldError error field="confirm_password" />
-                        </div>
+                        <TextField name="current_password" label="Current password" error=error kind="password" autocomplete="current-password" />
+                        <TextField name="new_password" label="New password" error=error kind="password" autocomplete="new-password" />
+                        <TextField name="confirm_password" label="New password, again" error=error kind="password" autocomplete="new-password" />
                         <button type="submit" class="button" disabled=move || change.pending().get()>"Change password"</button>
                     </ActionForm>
                 </section>

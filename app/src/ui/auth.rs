@@ -1,6 +1,6 @@
 //! Log-in and sign-up pages.
 
-use super::forms::{action_error, invalid, FieldError, FormError};
+use super::forms::{action_error, FormError, TextField};
 use super::session::session_action;
 use crate::api::auth::{LogIn, SignUp};
 use crate::model::NewPassword;
@@ -25,16 +25,8 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Log in to Patchbay"</h1>
             <ActionForm action=login attr:class="stack" attr:novalidate=true>
                 <FormError error fields=&["email", "password"] />
-                <div class="field">
-                    <label for="email">"Email"</label>
-                    <input id="email" name="email" type="email" autocomplete="username" required aria-invalid=invalid(error, "email") />
-                    <FieldError error field="email" />
-                </div>
-                <div class="field">
-                    <label for="password">"Password"</label>
-                    <input id="password" name="password" type="password" autocomplete="current-password" required aria-invalid=invalid(error, "password") />
-                    <FieldError error field="password" />
-                </div>
+                <TextField name="email" label="Email" error=error kind="email" autocomplete="username" />
+                <TextField name="password" label="Password" error=error kind="password" autocomplete="current-password" />
                 <input type="hidden" name="next" value=next />
                 <button type="submit" class="button button-block" disabled=move || login.pending().get()>
                     {move || if login.pending().get() { "Logging in…" } else { "Log in" }}
@@ -56,22 +48,16 @@ pub fn SignupPage() -> impl IntoView {
             <h1>"Create your Patchbay account"</h1>
             <ActionForm action=signup attr:class="stack" attr:novalidate=true>
                 <FormError error fields=&["display_name", "email", "password"] />
-                <div class="field">
-                    <label for="display_name">"Your name"</label>
-                    <input id="display_name" name="display_name" autocomplete="name" required aria-invalid=invalid(error, "display_name") />
-                    <FieldError error field="display_name" />
-                </div>
-                <div class="field">
-                    <label for="email">"Email"</label>
-                    <input id="email" name="email" type="email" autocomplete="email" required aria-invalid=invalid(error, "email") />
-                    <FieldError error field="email" />
-                </div>
-                <div class="field">
-                    <label for="password">"Password"</label>
-                    <input id="password" name="password" type="password" autocomplete="new-password" required minlength=NewPassword::MIN_LEN aria-describedby="password-help" aria-invalid=invalid(error, "password") />
-                    <p class="help" id="password-help">{format!("At least {} characters.", NewPassword::MIN_LEN)}</p>
-                    <FieldError error field="password" />
-                </div>
+                <TextField name="display_name" label="Your name" error=error autocomplete="name" />
+                <TextField name="email" label="Email" error=error kind="email" autocomplete="email" />
+                <TextField
+                    name="password"
+                    label="Password"
+                    error=error
+                    kind="password"
+                    autocomplete="new-password"
+                    help=format!("At least {} characters.", NewPassword::MIN_LEN)
+                />
                 <input type="hidden" name="next" value=next />
                 <button type="submit" class="button button-block" disabled=move || signup.pending().get()>
                     {move || if signup.pending().get() { "Creating your account…" } else { "Sign up" }}

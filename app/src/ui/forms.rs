@@ -48,17 +48,60 @@ pub fn FormError(
     }
 }
 
-/// Whether `field` has an error, for `aria-invalid`.
-pub fn invalid(
+/// A labelled input with its help text and its error beside it, wired for assistive technology
+/// (`aria-invalid`, `aria-describedby`).
+#[component]
+pub fn TextField(
+    /// The form field's name, which is also the server function's argument.
+    name: &'static str,
+    label: &'static str,
     error: Signal<Option<AppError>>,
-    field: &'static str,
-) -> impl Fn() -> &'static str + Copy {
-    move || {
-        if message_for(error.get(), field).is_some() {
+    /// The input's type.
+    #[prop(default = "text")]
+    kind: &'static str,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional, into)] help: Option<String>,
+    /// The element id, when `name` is not unique on the page.
+    #[prop(optional)]
+    id: Option<&'static str>,
+    /// Extra classes on the wrapper.
+    #[prop(optional)]
+    class: &'static str,
+) -> impl IntoView {
+    let id = id.unwrap_or(name);
+    let help_id = help.as_ref().map(|_| format!("{name}-help"));
+    let described_by = {
+        let help_id = help_id.clone();
+        move || {
+            let mut ids: Vec<String> = help_id.iter().cloned().collect();
+            if message_for(error.get(), name).is_some() {
+                ids.push(format!("{name}-error"));
+            }
+            (!ids.is_empty()).then(|| ids.join(" "))
+        }
+    };
+    let invalid = move || {
+        if message_for(error.get(), name).is_some() {
             "true"
         } else {
             "false"
         }
+    };
+    view! {
+        <div class=format!("field {class}")>
+            <label for=id>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                autocomplete=autocomplete
+                required
+                aria-invalid=invalid
+                aria-describedby=described_by
+            />
+            {help.map(|text| view! { <p class="help" id=help_id>{text}</p> })}
+            <FieldError error field=name />
+        </div>
     }
 }
 

@@ -1,6 +1,6 @@
 //! Organization pages: create one, and the members page where owners and admins manage roles.
 
-use super::forms::{action_error, invalid, ErrorPanel, FieldError, FormError};
+use super::forms::{action_error, ErrorPanel, FieldError, FormError, TextField};
 use super::session::{session_action, with_session};
 use crate::api::orgs::{get_org, AddMember, ChangeRole, CreateOrg, RemoveMember};
 use crate::model::{Member, OrgDetail, Role};
@@ -21,11 +21,7 @@ pub fn NewOrgPage() -> impl IntoView {
                     <p class="muted">"An organization holds your team, its connections and its installs. You can belong to several and switch between them in the header."</p>
                     <ActionForm action=create attr:class="stack" attr:novalidate=true>
                         <FormError error fields=&["name", "kind"] />
-                        <div class="field">
-                            <label for="name">"Name"</label>
-                            <input id="name" name="name" required maxlength="80" aria-invalid=invalid(error, "name") />
-                            <FieldError error field="name" />
-                        </div>
+                        <TextField name="name" label="Name" error=error />
                         <fieldset class="field choice-group">
                             <legend>"What will it do on Patchbay?"</legend>
                             <label class="choice">
@@ -148,11 +144,7 @@ fn OrgView(
                         <p class="muted">"They need a Patchbay account first."</p>
                         <ActionForm action=add attr:class="inline-form" attr:novalidate=true>
                             <input type="hidden" name="org_id" value=org_id.clone() />
-                            <div class="field grow">
-                                <label for="member-email">"Email"</label>
-                                <input id="member-email" name="email" type="email" required aria-invalid=invalid(add_error, "email") />
-                                <FieldError error=add_error field="email" />
-                            </div>
+                            <TextField name="email" label="Email" error=add_error kind="email" id="member-email" class="grow" />
                             <div class="field">
                                 <label for="member-role">"Role"</label>
                                 <select id="member-role" name="role">
