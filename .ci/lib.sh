@@ -21,6 +21,11 @@ pg_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 ensure_postgres() {
   local host=127.0.0.1 port=5432
+  # A DATABASE_URL that names another server is the user's to run.
+  case "${DATABASE_URL:-}" in
+    ""|*@127.0.0.1:5432/*|*@localhost:5432/*|*@127.0.0.1/*|*@localhost/*) ;;
+    *) echo "==> using the Postgres named by DATABASE_URL"; return 0 ;;
+  esac
   if pg_answers "$host" "$port"; then
     return 0
   fi

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use std::path::PathBuf;
 use std::time::Duration;
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
@@ -96,7 +97,9 @@ pub fn build_router(state: ServerState) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO))
                         .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
                 )
-                .layer(PropagateRequestIdLayer::x_request_id()),
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // The wasm bundle shrinks to about a third with gzip.
+                .layer(CompressionLayer::new()),
         )
 }
 

@@ -262,3 +262,16 @@ async fn navigation_follows_roles(db: PgPool) {
         ["Marketplace", "My installs", "Admin"]
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn responses_are_compressed_when_the_client_accepts_gzip(db: PgPool) {
+    let app = spawn_app(db).await;
+    let res = client()
+        .get(app.url("/login"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+}
