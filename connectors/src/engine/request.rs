@@ -1,0 +1,140 @@
+//! Building a provider request from a spec: the URL from templates, and the credentials.
+
+use super::{Connection, Credentials};
+use crate::error::ConnectorError;
+use crate::http::OutboundRequest;
+use crate::spec::template::{self, Escape};
+use crate::spec::{AuthSpec, KeyLocation};
+use base64::Engine;
+use secrecy::ExposeSecret;
+use std::collections::BTreeMap;
+use url::Url;
+
+impl Connection {
+    /// The API root with its variables filled in.
+    pub fn base_url(&self) -> Result<Url, ConnectorError> {
+        let rendered = template::render(&self.spec.base_url, &self.vars, Escape::None)
+            .map_err(|e| ConnectorError::permanent(format!("{}: base_url: {e}", self.spec.id)))?;
+        Url::parse(&rendered).map_err(|e| ConnectorError::permanent(format!("{}: base_url is not a URL: {e}", self.spec.id)))
+    }
+
+    /// `base_url` + a templated `path` (variables escaped as path segments) + `query`.
+    pub fn url(
+        &self,
+        path: &str,
+        extra_vars: &BTreeMap<String, String>,
+        query: &[(String, String)],
+    ) -> Result<Url, ConnectorError> {
+        let vars = self.merged(extra_vars);
+        let path = template::render(path, &vars, Escape::PathSegment)
+            .map_err(|e| ConnectorError::permanent(format!("{}: path: {e}", self.spec.id)))?;
+        let base = self.base_url()?;
+        let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
+        let mut url = Url::parse(&joined).map_err(|e| ConnectorError::permanent(format!("{}: bad URL: {e}", self.spec.id)))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        Ok(url)
+    }
+
+    /// Renders a query value template (`{cursor}` and the connection's variables), unescaped: the
+    /// URL builder encodes it.
+    pub fn query_value(&self, value: &str, extra_vars: &BTreeMap<String, String>) -> Result<String, ConnectorError> {
+        template::render(value, &self.merged(extra_vars), Escape::None)
+            .map_err(|e| ConnectorError::permanent(format!("{}: query: {e}", self.spec.id)))
+    }
+
+    fn merged(&self, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        if extra.is_empty() {
+            return self.vars.clone();
+        }
+        let mut vars = self.vars.clone();
+        vars.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars
+    }
+
+    /// Whether `url` is on the API's own origin, where credentials may be sent.
+    pub fn same_origin(&self, url: &Url) -> Result<bool, ConnectorError> {
+        Ok(self.base_url()?.origin() == url.origin())
+    }
+
+    /// Adds the credentials to a request, as the spec says.
+    pub fn authenticate(&self, mut req: OutboundRequest) -> Result<OutboundRequest, ConnectorError> {
+        match (&self.spec.auth, &self.credentials) {
+            (AuthSpec::OAuth2(o), Credentials::OAuth2 { access_token }) => {
+                req = req.header(&o.token_header, &format!("{}{}", o.token_prefix, access_token.expose_secret()));
+            }
+            (AuthSpec::ApiKey { location, name, prefix }, Credentials::ApiKey { key }) => match location {
+                KeyLocation::Header => req = req.header(name, &format!("{prefix}{}", key.expose_secret())),
+                KeyLocation::Query => {
+                    req.url.query_pairs_mut().append_pair(name, &format!("{prefix}{}", key.expose_secret()));
+                }
+            },
+            (AuthSpec::Basic, Credentials::Basic { username, password }) => {
+                let raw = format!("{username}:{}", password.expose_secret());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                req = req.header("Authorization", &format!("Basic {encoded}"));
+            }
+            (AuthSpec::None, Credentials::None) => {}
+            _ => {
+                return Err(ConnectorError::auth(format!(
+                    "{}: the connection's credentials do not match the provider's kind of authentication",
+                    self.spec.id
+                )))
+            }
+        }
+        Ok(req)
+    }
+}
+
+/// The value at a JSON pointer, or at a top-level key when `field` is not a pointer.
+pub fn field<'a>(value: &'a serde_json::Value, field: &str) -> Option<&'a serde_json::Value> {
+    if field.is_empty() {
+        Some(value)
+    } else if field.starts_with('/') {
+        value.pointer(field)
+    } else {
+        value.get(field)
+    }
+}
+
+/// A scalar as a string: strings as they are, numbers and booleans in JSON form.
+pub fn scalar(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Turns a non-2xx response into a classified error, reading the spec's rate-limit headers: a
+/// 403 or 429 with the remaining-budget header at 0 is a rate limit lasting until the reset time.
+pub fn response_error(conn: &Connection, res: &crate::http::OutboundResponse) -> ConnectorError {
+    use crate::error::ErrorClass;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let now = SystemTime::now();
+    let mut class = crate::http::classify(res.status, &res.headers, now).unwrap_or(ErrorClass::Permanent);
+    if let Some(rate) = &conn.spec.rate_limit {
+        let header = |name: &Option<String>| {
+            name.as_deref().and_then(|n| res.headers.get(n)).and_then(|v| v.to_str().ok()).map(str::trim)
+        };
+        let exhausted = header(&rate.remaining_header) == Some("0");
+        if exhausted && matches!(res.status, 403 | 429) {
+            let until_reset = header(&rate.reset_header)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|reset| {
+                    let now_secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                    Duration::from_secs(reset.saturating_sub(now_secs))
+                });
+            let retry_after = match class {
+                ErrorClass::RateLimited { retry_after: Some(d) } => Some(d),
+                _ => until_reset,
+            };
+            class = ErrorClass::RateLimited { retry_after };
+        }
+    }
+    let snippet: String = String::from_utf8_lossy(&res.body).chars().take(200).collect();
+    ConnectorError::new(class, format!("{} answered HTTP {}: {}", conn.spec.id, res.status, snippet.trim()))
+        .with_status(res.status)
+}
