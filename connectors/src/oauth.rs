@@ -203,7 +203,7 @@ impl OAuthClient {
         if let Some(v) = pkce_verifier {
             req = req.set_pkce_verifier(PkceCodeVerifier::new(v.expose_secret().to_owned()));
         }
-        let res = req.request_async(self.http.reqwest()).await.map_err(|e| self.token_error(e))?;
+        let res = req.request_async(&|r| self.http.send_http(r)).await.map_err(|e| self.token_error(e))?;
         Ok(self.token_set(res, None))
     }
 
@@ -215,7 +215,7 @@ impl OAuthClient {
         let res = self
             .client
             .exchange_refresh_token(&token)
-            .request_async(self.http.reqwest())
+            .request_async(&|r| self.http.send_http(r))
             .await
             .map_err(|e| self.token_error(e))?;
         Ok(self.token_set(res, Some(refresh_token)))
@@ -282,10 +282,7 @@ impl OAuthClient {
     }
 
     /// Classifies a token-endpoint failure without echoing anything secret.
-    fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>(
-        &self,
-        err: RequestTokenError<RE, T>,
-    ) -> ConnectorError {
+    fn token_error<T: oauth2::ErrorResponse + 'static>(&self, err: RequestTokenError<ConnectorError, T>) -> ConnectorError {
         let provider = &self.provider;
         match err {
             RequestTokenError::ServerResponse(resp) => {
@@ -301,8 +298,10 @@ impl OAuthClient {
                 };
                 ConnectorError::new(class, format!("{provider} refused the token request: {code}"))
             }
+            // Our guarded client's own classification: a refused address stays permanent, a
+            // network failure transient.
             RequestTokenError::Request(e) => {
-                ConnectorError::transient(format!("{provider}: the token request failed: {}", short(&e)))
+                ConnectorError { message: format!("{provider}: the token request failed: {}", e.message), ..e }
             }
             RequestTokenError::Parse(e, _) => {
                 ConnectorError::permanent(format!("{provider}: the token response was not understood: {e}"))
@@ -310,9 +309,4 @@ impl OAuthClient {
             RequestTokenError::Other(e) => ConnectorError::transient(format!("{provider}: token request: {e}")),
         }
     }
-}
-
-fn short(err: &dyn std::error::Error) -> String {
-    let text = err.to_string();
-    text.chars().take(200).collect()
 }

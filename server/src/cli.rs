@@ -42,13 +42,19 @@ async fn admin(url: &str, command: AdminCommand) -> anyhow::Result<()> {
 async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     crate::db::prepare(url).await?;
     let pool = crate::db::app_pool(url, 16).await?;
-    if args.demo {
+    // Kept alive for as long as Patchbay serves.
+    let _sandbox = if args.demo {
         let logins = demo::seed(&pool).await.context("seeding demo data")?;
         println!("\nDemo logins (password for all: {}):", demo::DEMO_PASSWORD);
         for login in &logins {
             println!("  {:<40} {}", login.email, login.who);
         }
-    }
+        let sandbox = spawn_sandbox(&args).await?;
+        println!("\nSandbox apps (Sandbox Shop, Sandbox CRM) at {}", sandbox.base_url);
+        Some(sandbox)
+    } else {
+        None
+    };
     if !args.site_root.join("pkg").exists() {
         tracing::warn!(
             site_root = %args.site_root.display(),
@@ -85,6 +91,24 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("serving HTTP")
+}
+
+/// The bundled sandbox apps, with Patchbay registered as an OAuth client. The client secret is
+/// a demo value: the sandbox holds no real data.
+async fn spawn_sandbox(args: &ServeArgs) -> anyhow::Result<connectors::sandbox::SandboxHandle> {
+    use connectors::sandbox::{Sandbox, SandboxClient, SandboxConfig};
+    let config = SandboxConfig {
+        clients: vec![SandboxClient {
+            client_id: "patchbay-demo".into(),
+            client_secret: "patchbay-demo-secret".into(),
+            redirect_uris: vec![format!("{}/oauth/callback", args.public_url())],
+            name: "Patchbay".into(),
+        }],
+        ..SandboxConfig::default()
+    };
+    Sandbox::spawn_at(config, args.sandbox_addr)
+        .await
+        .with_context(|| format!("starting the sandbox apps on {}", args.sandbox_addr))
 }
 
 async fn shutdown_signal() {

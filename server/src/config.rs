@@ -73,9 +73,13 @@ pub struct ServeArgs {
     #[arg(long, env = "PATCHBAY_SESSION_IDLE_MINUTES", default_value_t = 720)]
     pub session_idle_minutes: i64,
 
-    /// Seed demo organizations and logins, and print them.
+    /// Seed demo organizations and logins, and print them; also serve the bundled sandbox apps.
     #[arg(long, env = "PATCHBAY_DEMO")]
     pub demo: bool,
+
+    /// Where the bundled sandbox apps (Sandbox Shop and Sandbox CRM) listen in demo mode.
+    #[arg(long, env = "PATCHBAY_SANDBOX_ADDR", default_value = "127.0.0.1:3001")]
+    pub sandbox_addr: SocketAddr,
 }
 
 impl ServeArgs {

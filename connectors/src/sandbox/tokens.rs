@@ -338,7 +338,10 @@ mod tests {
             entry.expires = Instant::now();
         }
         let err = store.exchange_code("c", &code, Some("http://x/cb"), Some(&verifier), 0, TTL);
-        assert_eq!(err.err().map(|e| e.description), Some("the authorization code has expired"));
+        assert_eq!(
+            err.err().map(|e| e.description),
+            Some("the authorization code has expired")
+        );
     }
 
     #[test]
