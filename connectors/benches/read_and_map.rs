@@ -21,7 +21,10 @@ const RECORDS: usize = 100_000;
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback";
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(run());
 }
 
@@ -33,14 +36,28 @@ async fn run() {
             redirect_uris: vec![REDIRECT.into()],
             name: "Benchmark".into(),
         }],
-        seed: SeedSizes { customers: 0, orders: 0, contacts: RECORDS, companies: 0 },
+        seed: SeedSizes {
+            customers: 0,
+            orders: 0,
+            contacts: RECORDS,
+            companies: 0,
+        },
         rate_limit_per_sec: 0,
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::spawn(config).await.expect("sandbox");
-    let http = OutboundClient::new(HttpConfig { allow: vec!["127.0.0.1/32".parse().unwrap()], ..HttpConfig::default() })
-        .expect("http client");
-    let spec = Arc::new(builtin_specs().unwrap().into_iter().find(|s| s.id == "sandbox-crm").unwrap());
+    let http = OutboundClient::new(HttpConfig {
+        allow: vec!["127.0.0.1/32".parse().unwrap()],
+        ..HttpConfig::default()
+    })
+    .expect("http client");
+    let spec = Arc::new(
+        builtin_specs()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == "sandbox-crm")
+            .unwrap(),
+    );
     let vars = BTreeMap::from([("sandbox_url".to_owned(), sandbox.base_url.clone())]);
 
     // The real OAuth dance: authorize URL, consent (approved by a form post), code exchange.
@@ -53,14 +70,37 @@ async fn run() {
     let start = oauth.authorize();
     let mut form: Vec<(String, String)> = start.url.query_pairs().into_owned().collect();
     form.push(("decision".into(), "approve".into()));
-    let consent = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let res = consent.post(format!("{}/oauth/authorize", sandbox.base_url)).form(&form).send().await.unwrap();
+    let consent = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = consent
+        .post(format!("{}/oauth/authorize", sandbox.base_url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     let location = res.headers()["location"].to_str().unwrap().to_owned();
-    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    let tokens = oauth.exchange_code(&code, start.pkce_verifier.as_ref()).await.unwrap();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens = oauth
+        .exchange_code(&code, start.pkce_verifier.as_ref())
+        .await
+        .unwrap();
 
     let source = SpecSource::new(
-        Connection { spec: spec.clone(), credentials: Credentials::OAuth2 { access_token: tokens.access_token }, vars },
+        Connection {
+            spec: spec.clone(),
+            credentials: Credentials::OAuth2 {
+                access_token: tokens.access_token,
+            },
+            vars,
+        },
         http,
     );
     let mapping: Mapping = serde_json::from_value(serde_json::json!({ "fields": [
@@ -80,7 +120,9 @@ async fn run() {
     let mut mapped = 0usize;
     read_all(&source, "contacts", None, |page| {
         for record in page.records {
-            compiled.apply(&record.data).map_err(|e| connectors::ConnectorError::permanent(e.to_string()))?;
+            compiled
+                .apply(&record.data)
+                .map_err(|e| connectors::ConnectorError::permanent(e.to_string()))?;
             mapped += 1;
             raw.push(record.data);
         }
@@ -105,6 +147,9 @@ async fn run() {
     let map_rate = (RECORDS * passes) as f64 / map_secs;
     println!("bench: sandbox_read_and_map = {read_rate:.0} records/s");
     println!("bench: mapping_only = {map_rate:.0} records/s");
-    println!("bench: read_and_map_vs_mapping = {:.3} ratio", read_rate / map_rate);
+    println!(
+        "bench: read_and_map_vs_mapping = {:.3} ratio",
+        read_rate / map_rate
+    );
     sandbox.shutdown().await;
 }

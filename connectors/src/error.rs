@@ -30,7 +30,11 @@ pub struct ConnectorError {
 
 impl ConnectorError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        ConnectorError { class, message: message.into(), status: None }
+        ConnectorError {
+            class,
+            message: message.into(),
+            status: None,
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
@@ -51,6 +55,9 @@ impl ConnectorError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self.class, ErrorClass::Transient | ErrorClass::RateLimited { .. })
+        matches!(
+            self.class,
+            ErrorClass::Transient | ErrorClass::RateLimited { .. }
+        )
     }
 }

@@ -4,14 +4,18 @@
 
 use crate::error::{ConnectorError, ErrorClass};
 use crate::http::{OutboundClient, OutboundRequest};
-use base64::Engine;
 use crate::spec::template::{self, Escape};
 use crate::spec::{ClientAuth, OAuth2Spec, ProviderSpec};
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use base64::Engine;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
-    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
-    StandardRevocableToken, TokenResponse, TokenUrl,
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken,
+    TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -83,7 +87,12 @@ fn bearer() -> BasicTokenType {
 
 fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Scope>>, D::Error> {
     let raw: Option<String> = Option::deserialize(d)?;
-    Ok(raw.map(|s| s.split([' ', ',']).filter(|p| !p.is_empty()).map(|p| Scope::new(p.to_owned())).collect()))
+    Ok(raw.map(|s| {
+        s.split([' ', ','])
+            .filter(|p| !p.is_empty())
+            .map(|p| Scope::new(p.to_owned()))
+            .collect()
+    }))
 }
 
 impl TokenResponse for ProviderTokenResponse {
@@ -139,24 +148,31 @@ impl OAuthClient {
     ) -> Result<Self, ConnectorError> {
         let spec = provider
             .oauth2()
-            .ok_or_else(|| ConnectorError::permanent(format!("{} does not use OAuth 2.0", provider.id)))?
+            .ok_or_else(|| {
+                ConnectorError::permanent(format!("{} does not use OAuth 2.0", provider.id))
+            })?
             .clone();
         let render = |field: &str, t: &str| {
-            template::render(t, vars, Escape::None)
-                .map_err(|e| ConnectorError::permanent(format!("{}: auth.{field}: {e}", provider.id)))
+            template::render(t, vars, Escape::None).map_err(|e| {
+                ConnectorError::permanent(format!("{}: auth.{field}: {e}", provider.id))
+            })
         };
         fn bad(field: &'static str) -> impl Fn(url::ParseError) -> ConnectorError {
             move |e| ConnectorError::permanent(format!("auth.{field}: {e}"))
         }
-        let auth_url = AuthUrl::new(render("authorize_url", &spec.authorize_url)?).map_err(bad("authorize_url"))?;
-        let token_url = TokenUrl::new(render("token_url", &spec.token_url)?).map_err(bad("token_url"))?;
+        let auth_url = AuthUrl::new(render("authorize_url", &spec.authorize_url)?)
+            .map_err(bad("authorize_url"))?;
+        let token_url =
+            TokenUrl::new(render("token_url", &spec.token_url)?).map_err(bad("token_url"))?;
         let revoke_url = match &spec.revoke_url {
             Some(u) => Some(url::Url::parse(&render("revoke_url", u)?).map_err(bad("revoke_url"))?),
             None => None,
         };
         let redirect = RedirectUrl::new(app.redirect_url.clone()).map_err(bad("redirect_url"))?;
         let client = oauth2::Client::new(ClientId::new(app.client_id.clone()))
-            .set_client_secret(ClientSecret::new(app.client_secret.expose_secret().to_owned()))
+            .set_client_secret(ClientSecret::new(
+                app.client_secret.expose_secret().to_owned(),
+            ))
             .set_auth_uri(auth_url)
             .set_token_uri(token_url)
             .set_revocation_url_option(None::<RevocationUrl>)
@@ -194,16 +210,29 @@ impl OAuthClient {
             None
         };
         let (url, state) = req.url();
-        AuthorizeStart { url, state: state.secret().to_owned(), pkce_verifier: verifier }
+        AuthorizeStart {
+            url,
+            state: state.secret().to_owned(),
+            pkce_verifier: verifier,
+        }
     }
 
     /// Exchanges the code from the callback for tokens.
-    pub async fn exchange_code(&self, code: &str, pkce_verifier: Option<&SecretString>) -> Result<TokenSet, ConnectorError> {
-        let mut req = self.client.exchange_code(AuthorizationCode::new(code.to_owned()));
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: Option<&SecretString>,
+    ) -> Result<TokenSet, ConnectorError> {
+        let mut req = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()));
         if let Some(v) = pkce_verifier {
             req = req.set_pkce_verifier(PkceCodeVerifier::new(v.expose_secret().to_owned()));
         }
-        let res = req.request_async(&|r| self.http.send_http(r)).await.map_err(|e| self.token_error(e))?;
+        let res = req
+            .request_async(&|r| self.http.send_http(r))
+            .await
+            .map_err(|e| self.token_error(e))?;
         Ok(self.token_set(res, None))
     }
 
@@ -225,15 +254,28 @@ impl OAuthClient {
     /// Returns whether a revocation was sent. Written by hand rather than through `oauth2`,
     /// which insists on https even for the bundled sandbox on loopback; plain http is allowed
     /// here only for loopback addresses.
-    pub async fn revoke(&self, token: &SecretString, is_refresh: bool) -> Result<bool, ConnectorError> {
-        let Some(url) = &self.revoke_url else { return Ok(false) };
+    pub async fn revoke(
+        &self,
+        token: &SecretString,
+        is_refresh: bool,
+    ) -> Result<bool, ConnectorError> {
+        let Some(url) = &self.revoke_url else {
+            return Ok(false);
+        };
         let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
             || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
             || url.host_str() == Some("localhost");
         if url.scheme() != "https" && !loopback {
-            return Err(ConnectorError::permanent(format!("{}: the revocation endpoint must use https", self.provider)));
+            return Err(ConnectorError::permanent(format!(
+                "{}: the revocation endpoint must use https",
+                self.provider
+            )));
         }
-        let hint = if is_refresh { "refresh_token" } else { "access_token" };
+        let hint = if is_refresh {
+            "refresh_token"
+        } else {
+            "access_token"
+        };
         let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
         let secret = self.client_secret.expose_secret();
         if self.spec.client_auth == ClientAuth::Body {
@@ -243,28 +285,48 @@ impl OAuthClient {
         let mut req = OutboundRequest::post_form(url.clone(), &form);
         if self.spec.client_auth == ClientAuth::Basic {
             // RFC 6749 §2.3.1: each part form-urlencoded before Basic encoding.
-            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             let pair = format!("{}:{}", enc(&self.client_id), enc(secret));
-            req = req.header("Authorization", &format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)));
+            req = req.header(
+                "Authorization",
+                &format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ),
+            );
         }
         let res = self.http.send(req).await?;
         // RFC 7009: 200 whether or not the token was valid; 503 means try later.
         match res.status {
             200..=299 => Ok(true),
-            503 => Err(ConnectorError::transient(format!("{}: the revocation endpoint is unavailable", self.provider))),
-            status => Err(ConnectorError::permanent(format!("{} refused to revoke the token (HTTP {status})", self.provider))
-                .with_status(status)),
+            503 => Err(ConnectorError::transient(format!(
+                "{}: the revocation endpoint is unavailable",
+                self.provider
+            ))),
+            status => Err(ConnectorError::permanent(format!(
+                "{} refused to revoke the token (HTTP {status})",
+                self.provider
+            ))
+            .with_status(status)),
         }
     }
 
-    fn token_set(&self, res: ProviderTokenResponse, old_refresh: Option<&SecretString>) -> TokenSet {
+    fn token_set(
+        &self,
+        res: ProviderTokenResponse,
+        old_refresh: Option<&SecretString>,
+    ) -> TokenSet {
         let fields = self
             .spec
             .token_fields
             .iter()
             .filter_map(|name| {
                 let value = res.extra.get(name)?;
-                let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+                let text = value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string());
                 Some((name.clone(), text))
             })
             .collect();
@@ -276,13 +338,21 @@ impl OAuthClient {
                 .map(|t| SecretString::from(t.secret().to_owned()))
                 .or_else(|| old_refresh.cloned()),
             expires_in: res.expires_in(),
-            scopes: res.scopes.unwrap_or_default().into_iter().map(|s| s.to_string()).collect(),
+            scopes: res
+                .scopes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.to_string())
+                .collect(),
             fields,
         }
     }
 
     /// Classifies a token-endpoint failure without echoing anything secret.
-    fn token_error<T: oauth2::ErrorResponse + 'static>(&self, err: RequestTokenError<ConnectorError, T>) -> ConnectorError {
+    fn token_error<T: oauth2::ErrorResponse + 'static>(
+        &self,
+        err: RequestTokenError<ConnectorError, T>,
+    ) -> ConnectorError {
         let provider = &self.provider;
         match err {
             RequestTokenError::ServerResponse(resp) => {
@@ -290,23 +360,48 @@ impl OAuthClient {
                     .ok()
                     .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
                     .unwrap_or_default();
-                let class = match code.as_str() {
-                    "invalid_grant" => ErrorClass::Auth,
-                    "temporarily_unavailable" | "server_error" => ErrorClass::Transient,
-                    "slow_down" => ErrorClass::RateLimited { retry_after: None },
-                    _ => ErrorClass::Permanent,
-                };
-                ConnectorError::new(class, format!("{provider} refused the token request: {code}"))
+                ConnectorError::new(
+                    token_error_class(&code),
+                    format!("{provider} refused the token request: {code}"),
+                )
             }
             // Our guarded client's own classification: a refused address stays permanent, a
             // network failure transient.
-            RequestTokenError::Request(e) => {
-                ConnectorError { message: format!("{provider}: the token request failed: {}", e.message), ..e }
+            RequestTokenError::Request(e) => ConnectorError {
+                message: format!("{provider}: the token request failed: {}", e.message),
+                ..e
+            },
+            // GitHub reports token errors with HTTP 200 and an `error` field, which then fails to
+            // parse as tokens.
+            RequestTokenError::Parse(e, body) => {
+                let code = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+                match code {
+                    Some(code) => ConnectorError::new(
+                        token_error_class(&code),
+                        format!("{provider} refused the token request: {code}"),
+                    ),
+                    None => ConnectorError::permanent(format!(
+                        "{provider}: the token response was not understood: {e}"
+                    )),
+                }
             }
-            RequestTokenError::Parse(e, _) => {
-                ConnectorError::permanent(format!("{provider}: the token response was not understood: {e}"))
+            RequestTokenError::Other(e) => {
+                ConnectorError::transient(format!("{provider}: token request: {e}"))
             }
-            RequestTokenError::Other(e) => ConnectorError::transient(format!("{provider}: token request: {e}")),
         }
+    }
+}
+
+/// What a token endpoint's `error` code means for the caller. A grant that is spent or wrong
+/// (RFC 6749's `invalid_grant`, GitHub's `bad_refresh_token` and `bad_verification_code`) needs
+/// the user to connect again.
+fn token_error_class(code: &str) -> ErrorClass {
+    match code {
+        "invalid_grant" | "bad_refresh_token" | "bad_verification_code" => ErrorClass::Auth,
+        "temporarily_unavailable" | "server_error" => ErrorClass::Transient,
+        "slow_down" => ErrorClass::RateLimited { retry_after: None },
+        _ => ErrorClass::Permanent,
     }
 }

@@ -79,7 +79,11 @@ impl Record {
     /// Builds a record, hashing its data.
     pub fn new(key: impl Into<String>, data: serde_json::Value) -> Self {
         let hash = ContentHash::of(&data);
-        Record { key: key.into(), data, hash }
+        Record {
+            key: key.into(),
+            data,
+            hash,
+        }
     }
 }
 
@@ -90,10 +94,17 @@ mod tests {
 
     #[test]
     fn hash_ignores_key_order_and_sees_every_change() {
-        let a: serde_json::Value = serde_json::from_str(r#"{"b":1,"a":[1,{"y":2,"x":"s"}]}"#).unwrap();
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b":1,"a":[1,{"y":2,"x":"s"}]}"#).unwrap();
         let b = json!({"a":[1,{"x":"s","y":2}],"b":1});
         assert_eq!(ContentHash::of(&a), ContentHash::of(&b));
-        assert_ne!(ContentHash::of(&a), ContentHash::of(&json!({"a":[1,{"x":"s","y":3}],"b":1})));
-        assert_ne!(ContentHash::of(&json!({"a":"1"})), ContentHash::of(&json!({"a":1})));
+        assert_ne!(
+            ContentHash::of(&a),
+            ContentHash::of(&json!({"a":[1,{"x":"s","y":3}],"b":1}))
+        );
+        assert_ne!(
+            ContentHash::of(&json!({"a":"1"})),
+            ContentHash::of(&json!({"a":1}))
+        );
     }
 }

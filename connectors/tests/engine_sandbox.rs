@@ -1,7 +1,10 @@
 //! The spec engine and the OAuth client against the bundled sandbox, over real HTTP on loopback:
 //! the whole path a sync takes, from consent to mapped records.
 
-use connectors::engine::{read_all, Connection, Credentials, Destination, ReadPosition, Source, SpecDestination, SpecSource, WriteOp};
+use connectors::engine::{
+    read_all, Connection, Credentials, Destination, ReadPosition, Source, SpecDestination,
+    SpecSource, WriteOp,
+};
 use connectors::http::{HttpConfig, OutboundClient};
 use connectors::oauth::{OAuthApp, OAuthClient, TokenSet};
 use connectors::sandbox::{Sandbox, SandboxClient, SandboxConfig, SandboxHandle, SeedSizes};
@@ -35,12 +38,32 @@ async fn setup(provider: &str, seed: SeedSizes) -> Setup {
     })
     .await
     .unwrap();
-    let http = OutboundClient::new(HttpConfig { allow: vec!["127.0.0.1/32".parse().unwrap()], ..HttpConfig::default() }).unwrap();
-    let spec = Arc::new(builtin_specs().unwrap().into_iter().find(|s| s.id == provider).unwrap());
+    let http = OutboundClient::new(HttpConfig {
+        allow: vec!["127.0.0.1/32".parse().unwrap()],
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    let spec = Arc::new(
+        builtin_specs()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == provider)
+            .unwrap(),
+    );
     let vars = BTreeMap::from([("sandbox_url".to_owned(), sandbox.base_url.clone())]);
-    let app = OAuthApp { client_id: "patchbay".into(), client_secret: SecretString::from("patchbay-secret"), redirect_url: REDIRECT.into() };
+    let app = OAuthApp {
+        client_id: "patchbay".into(),
+        client_secret: SecretString::from("patchbay-secret"),
+        redirect_url: REDIRECT.into(),
+    };
     let oauth = OAuthClient::new(&spec, &app, &vars, http.clone()).unwrap();
-    Setup { sandbox, spec, http, oauth, vars }
+    Setup {
+        sandbox,
+        spec,
+        http,
+        oauth,
+        vars,
+    }
 }
 
 impl Setup {
@@ -52,12 +75,23 @@ impl Setup {
         assert_eq!(query["state"], start.state);
         let mut form: Vec<(String, String)> = query.into_iter().collect();
         form.push(("decision".into(), "approve".into()));
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let res = client.post(format!("{}/oauth/authorize", self.sandbox.base_url)).form(&form).send().await.unwrap();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = client
+            .post(format!("{}/oauth/authorize", self.sandbox.base_url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
         let params: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
         assert_eq!(params["state"], start.state);
-        self.oauth.exchange_code(&params["code"], start.pkce_verifier.as_ref()).await.unwrap()
+        self.oauth
+            .exchange_code(&params["code"], start.pkce_verifier.as_ref())
+            .await
+            .unwrap()
     }
 
     fn source(&self, token: &SecretString) -> SpecSource {
@@ -65,11 +99,21 @@ impl Setup {
     }
 
     fn connection(&self, token: &SecretString) -> Connection {
-        Connection { spec: self.spec.clone(), credentials: Credentials::OAuth2 { access_token: token.clone() }, vars: self.vars.clone() }
+        Connection {
+            spec: self.spec.clone(),
+            credentials: Credentials::OAuth2 {
+                access_token: token.clone(),
+            },
+            vars: self.vars.clone(),
+        }
     }
 }
 
-async fn read_keys(source: &SpecSource, stream: &str, cursor: Option<String>) -> (Vec<String>, Option<String>) {
+async fn read_keys(
+    source: &SpecSource,
+    stream: &str,
+    cursor: Option<String>,
+) -> (Vec<String>, Option<String>) {
     let mut keys = Vec::new();
     let high_water = read_all(source, stream, cursor, |page| {
         keys.extend(page.records.into_iter().map(|r| r.key));
@@ -82,15 +126,31 @@ async fn read_keys(source: &SpecSource, stream: &str, cursor: Option<String>) ->
 
 #[tokio::test]
 async fn oauth_dance_read_refresh_rotation_and_revoke() {
-    let s = setup("sandbox-crm", SeedSizes { customers: 0, orders: 0, contacts: 450, companies: 30 }).await;
+    let s = setup(
+        "sandbox-crm",
+        SeedSizes {
+            customers: 0,
+            orders: 0,
+            contacts: 450,
+            companies: 30,
+        },
+    )
+    .await;
     let tokens = s.connect().await;
     let refresh = tokens.refresh_token.clone().expect("a refresh token");
     let source = s.source(&tokens.access_token);
-    assert_eq!(source.check().await.unwrap().as_deref(), Some("Sandbox Demo Co"));
+    assert_eq!(
+        source.check().await.unwrap().as_deref(),
+        Some("Sandbox Demo Co")
+    );
 
     let (keys, high_water) = read_keys(&source, "contacts", None).await;
     assert_eq!(keys.len(), 450);
-    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 450, "no record twice");
+    assert_eq!(
+        keys.iter().collect::<HashSet<_>>().len(),
+        450,
+        "no record twice"
+    );
     assert!(high_water.is_some());
 
     // Refresh rotates the refresh token, and the new access token works.
@@ -102,19 +162,34 @@ async fn oauth_dance_read_refresh_rotation_and_revoke() {
 
     // Revoke: the access token stops working, and the engine calls that an auth failure.
     assert!(s.oauth.revoke(&renewed.access_token, false).await.unwrap());
-    let err = fresh.read_page("contacts", &ReadPosition::default()).await.unwrap_err();
+    let err = fresh
+        .read_page("contacts", &ReadPosition::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
     assert_eq!(err.status, Some(401));
 
     // The rotated-out refresh token is refused as invalid_grant: the user must reconnect.
     let err = s.oauth.refresh(&refresh).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth, "{err}");
-    assert!(!err.message.contains(refresh.expose_secret()), "no secret in the message");
+    assert!(
+        !err.message.contains(refresh.expose_secret()),
+        "no secret in the message"
+    );
 }
 
 #[tokio::test]
 async fn records_changed_while_paging_arrive_once_and_then_incrementally() {
-    let s = setup("sandbox-crm", SeedSizes { customers: 0, orders: 0, contacts: 600, companies: 0 }).await;
+    let s = setup(
+        "sandbox-crm",
+        SeedSizes {
+            customers: 0,
+            orders: 0,
+            contacts: 600,
+            companies: 0,
+        },
+    )
+    .await;
     let tokens = s.connect().await;
     let source = s.source(&tokens.access_token);
 
@@ -131,7 +206,10 @@ async fn records_changed_while_paging_arrive_once_and_then_incrementally() {
             // Between pages: an edit to a record already read, one not read yet, and a new one.
             assert!(s.sandbox.sandbox.touch("contacts", &keys[0]));
             assert!(s.sandbox.sandbox.touch("contacts", "con_000550"));
-            s.sandbox.sandbox.insert("contacts", serde_json::json!({ "email": "new@sandbox.test", "name": "New Person" }));
+            s.sandbox.sandbox.insert(
+                "contacts",
+                serde_json::json!({ "email": "new@sandbox.test", "name": "New Person" }),
+            );
         }
         match page.next {
             Some(next) => position.page = Some(next),
@@ -145,7 +223,10 @@ async fn records_changed_while_paging_arrive_once_and_then_incrementally() {
     // The next sync reads what changed since: the two edits and the insert.
     let (changed, _) = read_keys(&source, "contacts", high_water).await;
     let mut changed: HashSet<_> = changed.into_iter().collect();
-    assert!(changed.remove(&keys[0]) && changed.remove("con_000550"), "{changed:?}");
+    assert!(
+        changed.remove(&keys[0]) && changed.remove("con_000550"),
+        "{changed:?}"
+    );
     // `updated_since` is inclusive, so the record at the high-water mark is read again (its hash
     // makes that harmless downstream); the only other record is the insert.
     changed.remove(keys.last().unwrap());
@@ -154,7 +235,16 @@ async fn records_changed_while_paging_arrive_once_and_then_incrementally() {
 
 #[tokio::test]
 async fn faults_are_classified_for_the_sync_engine() {
-    let s = setup("sandbox-shop", SeedSizes { customers: 10, orders: 0, contacts: 0, companies: 0 }).await;
+    let s = setup(
+        "sandbox-shop",
+        SeedSizes {
+            customers: 10,
+            orders: 0,
+            contacts: 0,
+            companies: 0,
+        },
+    )
+    .await;
     let tokens = s.connect().await;
     let source = s.source(&tokens.access_token);
     let first = ReadPosition::default();
@@ -162,67 +252,162 @@ async fn faults_are_classified_for_the_sync_engine() {
 
     faults.set_fail_next(1);
     let err = source.read_page("customers", &first).await.unwrap_err();
-    assert_eq!((err.class.clone(), err.status), (ErrorClass::Transient, Some(500)));
+    assert_eq!(
+        (err.class.clone(), err.status),
+        (ErrorClass::Transient, Some(500))
+    );
 
     faults.set_malformed_next(1);
     let err = source.read_page("customers", &first).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Transient, "{err}");
     assert!(err.message.contains("not valid JSON"));
 
-    assert_eq!(source.read_page("customers", &first).await.unwrap().records.len(), 10, "recovers");
+    assert_eq!(
+        source
+            .read_page("customers", &first)
+            .await
+            .unwrap()
+            .records
+            .len(),
+        10,
+        "recovers"
+    );
 
     faults.set_revoke_tokens(true);
     let err = source.read_page("customers", &first).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
-    let err = s.oauth.refresh(tokens.refresh_token.as_ref().unwrap()).await.unwrap_err();
-    assert_eq!(err.class, ErrorClass::Auth, "a revoked grant needs the user to reconnect");
+    let err = s
+        .oauth
+        .refresh(tokens.refresh_token.as_ref().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.class,
+        ErrorClass::Auth,
+        "a revoked grant needs the user to reconnect"
+    );
 }
 
 #[tokio::test]
 async fn rate_limits_become_waits() {
     let sandbox = Sandbox::spawn(SandboxConfig {
-        clients: vec![SandboxClient { client_id: "p".into(), client_secret: "s".into(), redirect_uris: vec![REDIRECT.into()], name: "P".into() }],
+        clients: vec![SandboxClient {
+            client_id: "p".into(),
+            client_secret: "s".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            name: "P".into(),
+        }],
         rate_limit_per_sec: 2,
-        seed: SeedSizes { customers: 5, orders: 0, contacts: 0, companies: 0 },
+        seed: SeedSizes {
+            customers: 5,
+            orders: 0,
+            contacts: 0,
+            companies: 0,
+        },
         ..SandboxConfig::default()
     })
     .await
     .unwrap();
-    let http = OutboundClient::new(HttpConfig { allow: vec!["127.0.0.1/32".parse().unwrap()], ..HttpConfig::default() }).unwrap();
-    let spec = Arc::new(builtin_specs().unwrap().into_iter().find(|s| s.id == "sandbox-shop").unwrap());
+    let http = OutboundClient::new(HttpConfig {
+        allow: vec!["127.0.0.1/32".parse().unwrap()],
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    let spec = Arc::new(
+        builtin_specs()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == "sandbox-shop")
+            .unwrap(),
+    );
     let vars = BTreeMap::from([("sandbox_url".to_owned(), sandbox.base_url.clone())]);
-    let app = OAuthApp { client_id: "p".into(), client_secret: SecretString::from("s"), redirect_url: REDIRECT.into() };
+    let app = OAuthApp {
+        client_id: "p".into(),
+        client_secret: SecretString::from("s"),
+        redirect_url: REDIRECT.into(),
+    };
     let oauth = OAuthClient::new(&spec, &app, &vars, http.clone()).unwrap();
-    let s = Setup { sandbox, spec, http, oauth, vars };
+    let s = Setup {
+        sandbox,
+        spec,
+        http,
+        oauth,
+        vars,
+    };
     let tokens = s.connect().await;
     let source = s.source(&tokens.access_token);
     let mut limited = None;
     for _ in 0..10 {
-        if let Err(err) = source.read_page("customers", &ReadPosition::default()).await {
+        if let Err(err) = source
+            .read_page("customers", &ReadPosition::default())
+            .await
+        {
             limited = Some(err);
             break;
         }
     }
     let err = limited.expect("the sandbox's 2/s limit is hit within 10 calls");
-    assert!(matches!(err.class, ErrorClass::RateLimited { retry_after: Some(_) }), "{err:?}");
+    assert!(
+        matches!(
+            err.class,
+            ErrorClass::RateLimited {
+                retry_after: Some(_)
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.status, Some(429));
 }
 
 #[tokio::test]
 async fn writes_are_idempotent() {
-    let s = setup("sandbox-crm", SeedSizes { customers: 0, orders: 0, contacts: 3, companies: 0 }).await;
+    let s = setup(
+        "sandbox-crm",
+        SeedSizes {
+            customers: 0,
+            orders: 0,
+            contacts: 3,
+            companies: 0,
+        },
+    )
+    .await;
     let tokens = s.connect().await;
     let dest = SpecDestination::new(s.connection(&tokens.access_token), s.http.clone());
-    let op = WriteOp::Create { data: serde_json::json!({ "email": "ada@sandbox.test", "name": "Ada" }) };
+    let op = WriteOp::Create {
+        data: serde_json::json!({ "email": "ada@sandbox.test", "name": "Ada" }),
+    };
     let first = dest.write("contacts", &op, "key-1").await.unwrap();
     let again = dest.write("contacts", &op, "key-1").await.unwrap();
     assert!(first.id.is_some());
     assert_eq!(first, again, "a retried create returns the same record");
-    assert_eq!(s.sandbox.sandbox.count("contacts"), 4, "and creates nothing twice");
+    assert_eq!(
+        s.sandbox.sandbox.count("contacts"),
+        4,
+        "and creates nothing twice"
+    );
 
     let id = first.id.unwrap();
-    let update = WriteOp::Update { id: id.clone(), data: serde_json::json!({ "name": "Ada Lovelace" }) };
-    assert_eq!(dest.write("contacts", &update, "key-2").await.unwrap().id.as_deref(), Some(id.as_str()));
-    let err = dest.write("contacts", &WriteOp::Create { data: serde_json::json!({ "nonsense": true }) }, "key-3").await.unwrap_err();
+    let update = WriteOp::Update {
+        id: id.clone(),
+        data: serde_json::json!({ "name": "Ada Lovelace" }),
+    };
+    assert_eq!(
+        dest.write("contacts", &update, "key-2")
+            .await
+            .unwrap()
+            .id
+            .as_deref(),
+        Some(id.as_str())
+    );
+    let err = dest
+        .write(
+            "contacts",
+            &WriteOp::Create {
+                data: serde_json::json!({ "nonsense": true }),
+            },
+            "key-3",
+        )
+        .await
+        .unwrap_err();
     assert_eq!((err.class, err.status), (ErrorClass::Permanent, Some(422)));
 }

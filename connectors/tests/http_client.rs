@@ -23,7 +23,9 @@ impl NameLookup for LoopbackNames {
     async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
         let names: HashMap<&str, &str> =
             [("api.test", "127.0.0.1"), ("other.test", "127.0.0.1")].into();
-        let ip = names.get(host).ok_or_else(|| std::io::Error::other("unknown test name"))?;
+        let ip = names
+            .get(host)
+            .ok_or_else(|| std::io::Error::other("unknown test name"))?;
         Ok(vec![SocketAddr::new(ip.parse().unwrap(), port)])
     }
 }
@@ -62,8 +64,14 @@ fn redirect_to(location: &str) -> ResponseTemplate {
 #[tokio::test]
 async fn relative_redirects_are_followed_and_the_budget_is_taken_per_hop() {
     let server = MockServer::start().await;
-    Mock::given(path("/a/start")).respond_with(redirect_to("next")).mount(&server).await;
-    Mock::given(path("/a/next")).respond_with(redirect_to("/done?x=1")).mount(&server).await;
+    Mock::given(path("/a/start"))
+        .respond_with(redirect_to("next"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/a/next"))
+        .respond_with(redirect_to("/done?x=1"))
+        .mount(&server)
+        .await;
     Mock::given(path("/done"))
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&server)
@@ -85,7 +93,10 @@ async fn a_refusing_budget_stops_the_exchange() {
     #[async_trait]
     impl RateBudget for Empty {
         async fn take(&self, _url: &Url) -> Result<(), ConnectorError> {
-            Err(ConnectorError::new(ErrorClass::RateLimited { retry_after: None }, "budget spent"))
+            Err(ConnectorError::new(
+                ErrorClass::RateLimited { retry_after: None },
+                "budget spent",
+            ))
         }
     }
     let server = MockServer::start().await;
@@ -100,11 +111,25 @@ async fn a_refusing_budget_stops_the_exchange() {
 #[tokio::test]
 async fn too_many_redirects_is_an_error() {
     let server = MockServer::start().await;
-    Mock::given(path("/loop")).respond_with(redirect_to("/loop")).mount(&server).await;
-    let client = OutboundClient::new(HttpConfig { max_redirects: 3, ..config() }).unwrap();
-    let err = client.send(OutboundRequest::get(at(&server, "/loop"))).await.unwrap_err();
+    Mock::given(path("/loop"))
+        .respond_with(redirect_to("/loop"))
+        .mount(&server)
+        .await;
+    let client = OutboundClient::new(HttpConfig {
+        max_redirects: 3,
+        ..config()
+    })
+    .unwrap();
+    let err = client
+        .send(OutboundRequest::get(at(&server, "/loop")))
+        .await
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Permanent);
-    assert!(err.message.contains("too many redirects"), "{}", err.message);
+    assert!(
+        err.message.contains("too many redirects"),
+        "{}",
+        err.message
+    );
     assert_eq!(server.received_requests().await.unwrap().len(), 4);
 }
 
@@ -136,11 +161,15 @@ async fn post_becomes_get_on_303_and_stays_post_on_307() {
         .await;
 
     let body = serde_json::json!({"n": 1});
-    let resp =
-        client().send(OutboundRequest::post_json(at(&server, "/see-other"), &body)).await.unwrap();
+    let resp = client()
+        .send(OutboundRequest::post_json(at(&server, "/see-other"), &body))
+        .await
+        .unwrap();
     assert_eq!(resp.status, 200);
-    let resp =
-        client().send(OutboundRequest::post_json(at(&server, "/temporary"), &body)).await.unwrap();
+    let resp = client()
+        .send(OutboundRequest::post_json(at(&server, "/temporary"), &body))
+        .await
+        .unwrap();
     assert_eq!(resp.status, 201);
 }
 
@@ -166,7 +195,10 @@ async fn authorization_is_dropped_when_a_redirect_changes_host() {
         .respond_with(ResponseTemplate::new(418))
         .mount(&server)
         .await;
-    Mock::given(path("/dropped")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    Mock::given(path("/dropped"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
 
     let client = client();
     let start = |p: &str| {
@@ -188,12 +220,24 @@ async fn bodies_over_the_limit_are_permanent_errors() {
         .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 1024]))
         .mount(&server)
         .await;
-    let client = OutboundClient::new(HttpConfig { max_body_bytes: 1024, ..config() }).unwrap();
-    let err = client.send(OutboundRequest::get(at(&server, "/big"))).await.unwrap_err();
+    let client = OutboundClient::new(HttpConfig {
+        max_body_bytes: 1024,
+        ..config()
+    })
+    .unwrap();
+    let err = client
+        .send(OutboundRequest::get(at(&server, "/big")))
+        .await
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Permanent);
     assert!(err.message.contains("larger than"), "{}", err.message);
     assert_eq!(
-        client.send(OutboundRequest::get(at(&server, "/fits"))).await.unwrap().body.len(),
+        client
+            .send(OutboundRequest::get(at(&server, "/fits")))
+            .await
+            .unwrap()
+            .body
+            .len(),
         1024
     );
 }
@@ -205,11 +249,16 @@ async fn slow_responses_time_out_as_transient() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
         .mount(&server)
         .await;
-    let client =
-        OutboundClient::new(HttpConfig { total_timeout: Duration::from_millis(300), ..config() })
-            .unwrap();
+    let client = OutboundClient::new(HttpConfig {
+        total_timeout: Duration::from_millis(300),
+        ..config()
+    })
+    .unwrap();
     let started = std::time::Instant::now();
-    let err = client.send(OutboundRequest::get(at(&server, "/slow?key=secret"))).await.unwrap_err();
+    let err = client
+        .send(OutboundRequest::get(at(&server, "/slow?key=secret")))
+        .await
+        .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(err.class, ErrorClass::Transient);
     assert!(err.message.contains("timed out"), "{}", err.message);
@@ -224,7 +273,11 @@ async fn connection_failures_are_transient_without_the_query() {
     let url = Url::parse(&format!("http://127.0.0.1:{port}/x?token=secret")).unwrap();
     let err = client().send(OutboundRequest::get(url)).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Transient);
-    assert!(err.message.contains(&format!("127.0.0.1:{port}/x")), "{}", err.message);
+    assert!(
+        err.message.contains(&format!("127.0.0.1:{port}/x")),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains("secret"), "{}", err.message);
 }
 
@@ -243,7 +296,10 @@ async fn send_ok_classifies_failures() {
         .respond_with(ResponseTemplate::new(404).set_body_string("y".repeat(5000)))
         .mount(&server)
         .await;
-    Mock::given(path("/flaky")).respond_with(ResponseTemplate::new(502)).mount(&server).await;
+    Mock::given(path("/flaky"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&server)
+        .await;
     Mock::given(path("/fine"))
         .respond_with(ResponseTemplate::new(200).set_body_string("{\"id\":7}"))
         .mount(&server)
@@ -252,7 +308,12 @@ async fn send_ok_classifies_failures() {
     let get = |p: &str| OutboundRequest::get(at(&server, p)).bearer("sekrit-token");
 
     let err = client.send_ok(get("/limited"), None).await.unwrap_err();
-    assert_eq!(err.class, ErrorClass::RateLimited { retry_after: Some(Duration::from_secs(17)) });
+    assert_eq!(
+        err.class,
+        ErrorClass::RateLimited {
+            retry_after: Some(Duration::from_secs(17))
+        }
+    );
     assert_eq!(err.status, Some(429));
     let err = client.send_ok(get("/auth"), None).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
@@ -261,13 +322,26 @@ async fn send_ok_classifies_failures() {
         "{}",
         err.message
     );
-    let err = client.send_ok(get("/gone?q=secret"), None).await.unwrap_err();
-    assert_eq!((err.class.clone(), err.status), (ErrorClass::Permanent, Some(404)));
+    let err = client
+        .send_ok(get("/gone?q=secret"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.class.clone(), err.status),
+        (ErrorClass::Permanent, Some(404))
+    );
     assert!(err.message.len() < 300, "{}", err.message);
     assert!(!err.message.contains("secret"), "{}", err.message);
-    assert_eq!(client.send_ok(get("/flaky"), None).await.unwrap_err().class, ErrorClass::Transient);
+    assert_eq!(
+        client.send_ok(get("/flaky"), None).await.unwrap_err().class,
+        ErrorClass::Transient
+    );
 
-    assert_eq!(client.send(get("/gone")).await.unwrap().status, 404, "send returns any status");
+    assert_eq!(
+        client.send(get("/gone")).await.unwrap().status,
+        404,
+        "send returns any status"
+    );
     let resp = client.send_ok(get("/fine"), None).await.unwrap();
     assert_eq!(resp.json::<serde_json::Value>().unwrap()["id"], 7);
 }
@@ -280,7 +354,14 @@ async fn sends_the_configured_user_agent() {
         .respond_with(ResponseTemplate::new(204))
         .mount(&server)
         .await;
-    assert_eq!(client().send(OutboundRequest::get(at(&server, "/"))).await.unwrap().status, 204);
+    assert_eq!(
+        client()
+            .send(OutboundRequest::get(at(&server, "/")))
+            .await
+            .unwrap()
+            .status,
+        204
+    );
 }
 
 #[tokio::test]
@@ -292,19 +373,38 @@ async fn send_http_is_one_guarded_hop_for_oauth2() {
         .respond_with(ResponseTemplate::new(200).set_body_string("{\"access_token\":\"a\"}"))
         .mount(&server)
         .await;
-    Mock::given(path("/moved")).respond_with(redirect_to("/token")).mount(&server).await;
+    Mock::given(path("/moved"))
+        .respond_with(redirect_to("/token"))
+        .mount(&server)
+        .await;
     let client = client();
     let request = |uri: &str| {
-        http::Request::builder().method("POST").uri(uri).body(b"grant_type=x".to_vec()).unwrap()
+        http::Request::builder()
+            .method("POST")
+            .uri(uri)
+            .body(b"grant_type=x".to_vec())
+            .unwrap()
     };
 
-    let resp = client.send_http(request(at(&server, "/token").as_str())).await.unwrap();
-    assert_eq!((resp.status().as_u16(), &resp.body()[..]), (200, &b"{\"access_token\":\"a\"}"[..]));
-    let resp = client.send_http(request(at(&server, "/moved").as_str())).await.unwrap();
+    let resp = client
+        .send_http(request(at(&server, "/token").as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), &resp.body()[..]),
+        (200, &b"{\"access_token\":\"a\"}"[..])
+    );
+    let resp = client
+        .send_http(request(at(&server, "/moved").as_str()))
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 302, "redirects are not followed");
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 
-    let err = client.send_http(request("http://169.254.169.254/token")).await.unwrap_err();
+    let err = client
+        .send_http(request("http://169.254.169.254/token"))
+        .await
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Permanent);
     assert!(err.message.contains("cloud metadata"), "{}", err.message);
 

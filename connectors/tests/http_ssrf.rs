@@ -28,7 +28,10 @@ impl TestLookup {
         names.insert("internal.test", vec!["10.0.0.5"]);
         names.insert("mixed.test", vec!["10.0.0.5", "127.0.0.1"]);
         names.insert("api.test", vec!["127.0.0.1"]);
-        Arc::new(TestLookup { names, calls: AtomicUsize::new(0) })
+        Arc::new(TestLookup {
+            names,
+            calls: AtomicUsize::new(0),
+        })
     }
 }
 
@@ -36,8 +39,14 @@ impl TestLookup {
 impl NameLookup for TestLookup {
     async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let ips = self.names.get(host).ok_or_else(|| std::io::Error::other("unknown test name"))?;
-        Ok(ips.iter().map(|ip| SocketAddr::new(ip.parse().unwrap(), port)).collect())
+        let ips = self
+            .names
+            .get(host)
+            .ok_or_else(|| std::io::Error::other("unknown test name"))?;
+        Ok(ips
+            .iter()
+            .map(|ip| SocketAddr::new(ip.parse().unwrap(), port))
+            .collect())
     }
 }
 
@@ -67,7 +76,11 @@ fn url(s: &str) -> Url {
 
 fn assert_refused(err: &ConnectorError, class: &str) {
     assert_eq!(err.class, ErrorClass::Permanent, "{err}");
-    assert!(err.message.contains(class), "expected {class:?} in {:?}", err.message);
+    assert!(
+        err.message.contains(class),
+        "expected {class:?} in {:?}",
+        err.message
+    );
     assert_eq!(err.status, None);
 }
 
@@ -90,7 +103,10 @@ async fn names_resolving_to_refused_addresses_are_refused() {
 #[tokio::test]
 async fn localhost_is_refused_by_default() {
     let client = OutboundClient::new(HttpConfig::default()).unwrap();
-    let err = client.send(OutboundRequest::get(url("http://localhost:9/"))).await.unwrap_err();
+    let err = client
+        .send(OutboundRequest::get(url("http://localhost:9/")))
+        .await
+        .unwrap_err();
     assert_refused(&err, "loopback");
 }
 
@@ -106,11 +122,22 @@ async fn ip_literals_are_refused_before_sending() {
         ("http://[::ffff:a9fe:a9fe]/", "cloud metadata"),
         ("http://0.0.0.0:9/", "unspecified"),
     ] {
-        let err = client.send_with_budget(OutboundRequest::get(url(u)), &budget).await.unwrap_err();
+        let err = client
+            .send_with_budget(OutboundRequest::get(url(u)), &budget)
+            .await
+            .unwrap_err();
         assert_refused(&err, class);
     }
-    assert_eq!(budget.0.load(Ordering::SeqCst), 0, "refused URLs spend no budget");
-    assert_eq!(lookup.calls.load(Ordering::SeqCst), 0, "IP literals never reach the resolver");
+    assert_eq!(
+        budget.0.load(Ordering::SeqCst),
+        0,
+        "refused URLs spend no budget"
+    );
+    assert_eq!(
+        lookup.calls.load(Ordering::SeqCst),
+        0,
+        "IP literals never reach the resolver"
+    );
     assert!(client.check_url(&url("ftp://example.com/")).is_err());
     assert!(client.check_url(&url("file:///etc/passwd")).is_err());
 }
@@ -126,7 +153,10 @@ async fn wiremock_is_reachable_only_when_allowed() {
     let lookup = TestLookup::standard();
     let target = url(&format!("{}/ping", server.uri()));
 
-    let err = client(&lookup, &[]).send(OutboundRequest::get(target.clone())).await.unwrap_err();
+    let err = client(&lookup, &[])
+        .send(OutboundRequest::get(target.clone()))
+        .await
+        .unwrap_err();
     assert_refused(&err, "loopback");
     assert!(server.received_requests().await.unwrap().is_empty());
 
@@ -138,13 +168,17 @@ async fn wiremock_is_reachable_only_when_allowed() {
     let port = server.address().port();
     for name in ["api.test", "mixed.test"] {
         let resp = allowed
-            .send(OutboundRequest::get(url(&format!("http://{name}:{port}/ping"))))
+            .send(OutboundRequest::get(url(&format!(
+                "http://{name}:{port}/ping"
+            ))))
             .await
             .unwrap();
         assert_eq!(resp.status, 200, "{name}");
     }
     let err = client(&lookup, &["127.0.0.2/32"])
-        .send(OutboundRequest::get(url(&format!("http://api.test:{port}/ping"))))
+        .send(OutboundRequest::get(url(&format!(
+            "http://api.test:{port}/ping"
+        ))))
         .await
         .unwrap_err();
     assert_refused(&err, "loopback");
@@ -177,11 +211,18 @@ async fn redirects_to_refused_addresses_are_refused_before_connecting() {
 
     let budget = CountingBudget::default();
     let err = client
-        .send_with_budget(OutboundRequest::get(url(&format!("{}/literal", server.uri()))), &budget)
+        .send_with_budget(
+            OutboundRequest::get(url(&format!("{}/literal", server.uri()))),
+            &budget,
+        )
         .await
         .unwrap_err();
     assert_refused(&err, "169.254.169.254: cloud metadata");
-    assert_eq!(budget.0.load(Ordering::SeqCst), 1, "the refused hop was never sent");
+    assert_eq!(
+        budget.0.load(Ordering::SeqCst),
+        1,
+        "the refused hop was never sent"
+    );
 
     let err = client
         .send(OutboundRequest::get(url(&format!("{}/name", server.uri()))))
@@ -191,7 +232,10 @@ async fn redirects_to_refused_addresses_are_refused_before_connecting() {
     assert_eq!(lookup.calls.load(Ordering::SeqCst), 1);
 
     let err = client
-        .send(OutboundRequest::get(url(&format!("{}/scheme", server.uri()))))
+        .send(OutboundRequest::get(url(&format!(
+            "{}/scheme",
+            server.uri()
+        ))))
         .await
         .unwrap_err();
     assert_refused(&err, "scheme 'file'");

@@ -40,13 +40,28 @@ default = "other"
 "#;
 
 fn expected() -> Mapping {
-    let field = |to: &str, transform| FieldMap { to: to.into(), transform };
-    let table =
-        BTreeMap::from([("lead".to_owned(), json!("new")), ("customer".to_owned(), json!("won"))]);
+    let field = |to: &str, transform| FieldMap {
+        to: to.into(),
+        transform,
+    };
+    let table = BTreeMap::from([
+        ("lead".to_owned(), json!("new")),
+        ("customer".to_owned(), json!("won")),
+    ]);
     Mapping {
         fields: vec![
-            field("contact.email", Transform::Rename { from: "properties.email".into() }),
-            field("source", Transform::Constant { value: json!("hubspot") }),
+            field(
+                "contact.email",
+                Transform::Rename {
+                    from: "properties.email".into(),
+                },
+            ),
+            field(
+                "source",
+                Transform::Constant {
+                    value: json!("hubspot"),
+                },
+            ),
             field(
                 "name",
                 Transform::Concat {
@@ -96,7 +111,11 @@ fn a_mapping_written_as_toml_reads_and_round_trips() {
     let mapping: Mapping = toml::from_str(TOML).unwrap();
     assert_eq!(mapping, expected());
     let written = toml::to_string(&mapping).unwrap();
-    assert_eq!(toml::from_str::<Mapping>(&written).unwrap(), mapping, "{written}");
+    assert_eq!(
+        toml::from_str::<Mapping>(&written).unwrap(),
+        mapping,
+        "{written}"
+    );
 }
 
 #[test]
@@ -118,14 +137,24 @@ fn optional_settings_default_and_are_left_out_when_absent() {
     .unwrap();
     assert_eq!(
         mapping.fields[0].transform,
-        Transform::Concat { from: vec!["a".into(), "b".into()], separator: String::new() }
+        Transform::Concat {
+            from: vec!["a".into(), "b".into()],
+            separator: String::new()
+        }
     );
     assert_eq!(
         mapping.fields[1].transform,
-        Transform::DateFormat { from: "at".into(), input: None, output: None }
+        Transform::DateFormat {
+            from: "at".into(),
+            input: None,
+            output: None
+        }
     );
     let written = serde_json::to_value(&mapping).unwrap();
-    assert_eq!(written["fields"][1], json!({ "to": "d", "op": "date_format", "from": "at" }));
+    assert_eq!(
+        written["fields"][1],
+        json!({ "to": "d", "op": "date_format", "from": "at" })
+    );
     assert_eq!(
         written["fields"][2],
         json!({ "to": "l", "op": "lookup", "from": "x", "table": {} })
@@ -138,10 +167,14 @@ fn unknown_keys_and_ops_are_refused() {
     let typo =
         read(json!({ "fields": [{ "to": "n", "op": "concat", "from": ["a"], "seperator": " " }]}));
     assert!(typo.unwrap_err().contains("seperator"));
-    assert!(read(json!({ "fields": [], "extra": 1 })).unwrap_err().contains("extra"));
-    assert!(read(json!({ "fields": [{ "to": "n", "op": "uppercase", "from": "a" }]}))
+    assert!(read(json!({ "fields": [], "extra": 1 }))
         .unwrap_err()
-        .contains("uppercase"));
+        .contains("extra"));
+    assert!(
+        read(json!({ "fields": [{ "to": "n", "op": "uppercase", "from": "a" }]}))
+            .unwrap_err()
+            .contains("uppercase")
+    );
     assert!(read(json!({ "fields": [{ "op": "rename", "from": "a" }]}))
         .unwrap_err()
         .contains("to"));
@@ -155,7 +188,13 @@ fn unknown_keys_and_ops_are_refused() {
 fn a_mapping_read_from_toml_applies_end_to_end() {
     let mapping: Mapping = toml::from_str(TOML).unwrap();
     mapping
-        .validate(Some(&["properties", "first_name", "last_name", "createdAt", "lifecycle.stage"]))
+        .validate(Some(&[
+            "properties",
+            "first_name",
+            "last_name",
+            "createdAt",
+            "lifecycle.stage",
+        ]))
         .unwrap();
     let record = json!({
         "properties": { "email": "ada@example.com" },
@@ -174,8 +213,18 @@ fn a_mapping_read_from_toml_applies_end_to_end() {
 /// Keys a mapping below reads, mixed with arbitrary ones, so generated records hit its paths.
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(vec!["a", "b", "lines", "0", "1", "x", "at", "weird.key", ""])
-            .prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "a",
+            "b",
+            "lines",
+            "0",
+            "1",
+            "x",
+            "at",
+            "weird.key",
+            ""
+        ])
+        .prop_map(str::to_owned),
         any::<String>(),
     ]
 }
@@ -185,8 +234,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
         prop::sample::select(vec![
             "2024-03-01T12:00:00Z",
             "1709294400",

@@ -44,17 +44,17 @@ fn page(ids: std::ops::Range<u32>, after: Option<&str>) -> Value {
     body
 }
 
-async fn fake() -> MockServer {
-    MockServer::start().await
-}
-
 fn hubspot_source(server: &MockServer, token: &str) -> connectors::engine::SpecSource {
-    source(connection(retarget(&builtin("hubspot"), &server.uri()), oauth_token(token), vars(&[])))
+    source(connection(
+        retarget(&builtin("hubspot"), &server.uri()),
+        oauth_token(token),
+        vars(&[]),
+    ))
 }
 
 #[tokio::test]
 async fn reads_contacts_across_pages_with_the_after_cursor() {
-    let server = fake().await;
+    let server = MockServer::start().await;
     let list = || {
         Mock::given(method("GET"))
             .and(path(CONTACTS))
@@ -63,19 +63,39 @@ async fn reads_contacts_across_pages_with_the_after_cursor() {
             .and(header("authorization", "Bearer access-1"))
     };
     // The docs' `after` values are opaque and may hold `%`: they must come back byte for byte.
-    list().and(query_param_is_missing("after")).respond_with(ResponseTemplate::new(200).set_body_json(page(1..101, Some("NTI1Cg%3D%3D")))).expect(1).mount(&server).await;
-    list().and(query_param("after", "NTI1Cg%3D%3D")).respond_with(ResponseTemplate::new(200).set_body_json(page(101..201, Some("MjAw")))).expect(1).mount(&server).await;
-    list().and(query_param("after", "MjAw")).respond_with(ResponseTemplate::new(200).set_body_json(page(201..238, None))).expect(1).mount(&server).await;
+    list()
+        .and(query_param_is_missing("after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(1..101, Some("NTI1Cg%3D%3D"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    list()
+        .and(query_param("after", "NTI1Cg%3D%3D"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(101..201, Some("MjAw"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    list()
+        .and(query_param("after", "MjAw"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(201..238, None)))
+        .expect(1)
+        .mount(&server)
+        .await;
 
-    let (records, high_water) = read_stream(&hubspot_source(&server, "access-1"), "contacts", None).await.unwrap();
+    let (records, high_water) = read_stream(&hubspot_source(&server, "access-1"), "contacts", None)
+        .await
+        .unwrap();
     assert_each_once(&records, (1..238).map(|i| i.to_string()));
-    assert_eq!(records[0].data["properties"]["email"], "contact1@example.com");
+    assert_eq!(
+        records[0].data["properties"]["email"],
+        "contact1@example.com"
+    );
     assert_eq!(high_water, None, "the contacts stream is not incremental");
 }
 
 #[tokio::test]
 async fn a_429_is_rate_limited_for_the_retry_after_given() {
-    let server = fake().await;
+    let server = MockServer::start().await;
     let body = json!({
         "status": "error",
         "message": "You have reached your ten_secondly_rolling limit.",
@@ -99,7 +119,11 @@ async fn a_429_is_rate_limited_for_the_retry_after_given() {
     Mock::given(method("GET"))
         .and(path(CONTACTS))
         .and(header("authorization", "Bearer without"))
-        .respond_with(ResponseTemplate::new(429).insert_header("X-HubSpot-RateLimit-Remaining", "0").set_body_json(&body))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-HubSpot-RateLimit-Remaining", "0")
+                .set_body_json(&body),
+        )
         .mount(&server)
         .await;
 
@@ -112,7 +136,7 @@ async fn a_429_is_rate_limited_for_the_retry_after_given() {
 
 #[tokio::test]
 async fn an_expired_token_is_refreshed_and_the_refresh_token_rotated() {
-    let server = fake().await;
+    let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(CONTACTS))
         .and(header("authorization", "Bearer old-access"))
@@ -149,9 +173,19 @@ async fn an_expired_token_is_refreshed_and_the_refresh_token_rotated() {
 
     let spec = retarget(&builtin("hubspot"), &server.uri());
     let oauth = OAuthClient::new(&spec, &app(), &vars(&[]), http()).unwrap();
-    let tokens = oauth.refresh(&SecretString::from("old-refresh")).await.unwrap();
+    let tokens = oauth
+        .refresh(&SecretString::from("old-refresh"))
+        .await
+        .unwrap();
     assert_eq!(tokens.access_token.expose_secret(), "new-access");
-    assert_eq!(tokens.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()).as_deref(), Some("new-refresh"));
+    assert_eq!(
+        tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned())
+            .as_deref(),
+        Some("new-refresh")
+    );
     assert_eq!(tokens.expires_in, Some(Duration::from_secs(1800)));
 
     let sent = requests_to(&server, TOKEN).await;
@@ -167,7 +201,13 @@ async fn an_expired_token_is_refreshed_and_the_refresh_token_rotated() {
     );
     assert!(sent[0].headers.get("authorization").is_none());
 
-    let (records, _) = read_stream(&hubspot_source(&server, tokens.access_token.expose_secret()), "contacts", None).await.unwrap();
+    let (records, _) = read_stream(
+        &hubspot_source(&server, tokens.access_token.expose_secret()),
+        "contacts",
+        None,
+    )
+    .await
+    .unwrap();
     assert_each_once(&records, ["1", "2", "3"].map(String::from));
 }
 
@@ -176,18 +216,27 @@ async fn authorize_url_and_code_exchange() {
     // The authorize URL is built without a request: check it against HubSpot's real host.
     let real = OAuthClient::new(&builtin("hubspot"), &app(), &vars(&[]), http()).unwrap();
     let start = real.authorize();
-    assert_eq!(start.url.origin().ascii_serialization(), "https://app.hubspot.com");
+    assert_eq!(
+        start.url.origin().ascii_serialization(),
+        "https://app.hubspot.com"
+    );
     assert_eq!(start.url.path(), "/oauth/authorize");
     let params = query_map(&start.url);
     assert_eq!(params["client_id"], CLIENT_ID);
     assert_eq!(params["redirect_uri"], REDIRECT_URL);
-    assert_eq!(params["scope"], "crm.objects.contacts.read crm.objects.contacts.write crm.objects.companies.read");
+    assert_eq!(
+        params["scope"],
+        "crm.objects.contacts.read crm.objects.contacts.write crm.objects.companies.read"
+    );
     assert_eq!(params["state"], start.state);
     assert!(start.state.len() >= 16);
-    assert!(!params.contains_key("code_challenge"), "the spec sets pkce = false");
+    assert!(
+        !params.contains_key("code_challenge"),
+        "the spec sets pkce = false"
+    );
     assert!(start.pkce_verifier.is_none());
 
-    let server = fake().await;
+    let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(TOKEN))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -199,8 +248,17 @@ async fn authorize_url_and_code_exchange() {
         .expect(1)
         .mount(&server)
         .await;
-    let oauth = OAuthClient::new(&retarget(&builtin("hubspot"), &server.uri()), &app(), &vars(&[]), http()).unwrap();
-    let tokens = oauth.exchange_code("code-from-callback", None).await.unwrap();
+    let oauth = OAuthClient::new(
+        &retarget(&builtin("hubspot"), &server.uri()),
+        &app(),
+        &vars(&[]),
+        http(),
+    )
+    .unwrap();
+    let tokens = oauth
+        .exchange_code("code-from-callback", None)
+        .await
+        .unwrap();
     assert!(tokens.access_token.expose_secret().starts_with("CN2zlYnm"));
     assert!(tokens.refresh_token.is_some());
     let sent = requests_to(&server, TOKEN).await;
@@ -218,7 +276,7 @@ async fn authorize_url_and_code_exchange() {
 
 #[tokio::test]
 async fn creates_and_updates_contacts() {
-    let server = fake().await;
+    let server = MockServer::start().await;
     let created = json!({
         "id": "512",
         "properties": {
@@ -247,23 +305,48 @@ async fn creates_and_updates_contacts() {
     Mock::given(method("PATCH"))
         .and(path(format!("{CONTACTS}/512")))
         .and(header("authorization", "Bearer access-1"))
-        .and(body_json(json!({ "properties": { "phone": "+1 555 0100" } })))
+        .and(body_json(
+            json!({ "properties": { "phone": "+1 555 0100" } }),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(&updated))
         .expect(1)
         .mount(&server)
         .await;
 
-    let conn = connection(retarget(&builtin("hubspot"), &server.uri()), oauth_token("access-1"), vars(&[]));
+    let conn = connection(
+        retarget(&builtin("hubspot"), &server.uri()),
+        oauth_token("access-1"),
+        vars(&[]),
+    );
     let dest = SpecDestination::new(conn, http());
-    let create = WriteOp::Create { data: json!({ "email": "grace@example.com", "firstname": "Grace", "lastname": "Hopper" }) };
-    assert_eq!(dest.write("contacts", &create, "key-1").await.unwrap().id.as_deref(), Some("512"));
-    let update = WriteOp::Update { id: "512".into(), data: json!({ "phone": "+1 555 0100" }) };
-    assert_eq!(dest.write("contacts", &update, "key-2").await.unwrap().id.as_deref(), Some("512"));
+    let create = WriteOp::Create {
+        data: json!({ "email": "grace@example.com", "firstname": "Grace", "lastname": "Hopper" }),
+    };
+    assert_eq!(
+        dest.write("contacts", &create, "key-1")
+            .await
+            .unwrap()
+            .id
+            .as_deref(),
+        Some("512")
+    );
+    let update = WriteOp::Update {
+        id: "512".into(),
+        data: json!({ "phone": "+1 555 0100" }),
+    };
+    assert_eq!(
+        dest.write("contacts", &update, "key-2")
+            .await
+            .unwrap()
+            .id
+            .as_deref(),
+        Some("512")
+    );
 }
 
 #[tokio::test]
 async fn a_duplicate_contact_is_a_permanent_error() {
-    let server = fake().await;
+    let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(CONTACTS))
         .respond_with(ResponseTemplate::new(409).set_body_json(json!({
@@ -274,11 +357,25 @@ async fn a_duplicate_contact_is_a_permanent_error() {
         })))
         .mount(&server)
         .await;
-    let conn = connection(retarget(&builtin("hubspot"), &server.uri()), oauth_token("access-1"), vars(&[]));
+    let conn = connection(
+        retarget(&builtin("hubspot"), &server.uri()),
+        oauth_token("access-1"),
+        vars(&[]),
+    );
     let err = SpecDestination::new(conn, http())
-        .write("contacts", &WriteOp::Create { data: json!({ "email": "grace@example.com" }) }, "k")
+        .write(
+            "contacts",
+            &WriteOp::Create {
+                data: json!({ "email": "grace@example.com" }),
+            },
+            "k",
+        )
         .await
         .unwrap_err();
     assert_eq!((err.class, err.status), (ErrorClass::Permanent, Some(409)));
-    assert!(err.message.contains("Contact already exists"), "{}", err.message);
+    assert!(
+        err.message.contains("Contact already exists"),
+        "{}",
+        err.message
+    );
 }

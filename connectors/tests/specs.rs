@@ -6,7 +6,18 @@ use connectors::spec::{builtin_specs, load_str};
 fn builtin_specs_load() {
     let specs = builtin_specs().unwrap();
     let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["hubspot", "shopify", "stripe", "salesforce", "github", "sandbox-shop", "sandbox-crm"]);
+    assert_eq!(
+        ids,
+        [
+            "hubspot",
+            "shopify",
+            "stripe",
+            "salesforce",
+            "github",
+            "sandbox-shop",
+            "sandbox-crm"
+        ]
+    );
     for spec in &specs {
         assert!(!spec.streams.is_empty(), "{} has streams", spec.id);
     }
@@ -58,7 +69,10 @@ fn errors_name_file_field_and_problem() {
     ];
     for (text, expected) in cases {
         let err = error_of(&text);
-        assert!(err.starts_with(expected), "expected `{expected}`, got `{err}`");
+        assert!(
+            err.starts_with(expected),
+            "expected `{expected}`, got `{err}`"
+        );
     }
 }
 

@@ -50,7 +50,10 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             println!("  {:<40} {}", login.email, login.who);
         }
         let sandbox = spawn_sandbox(&args).await?;
-        println!("\nSandbox apps (Sandbox Shop, Sandbox CRM) at {}", sandbox.base_url);
+        println!(
+            "\nSandbox apps (Sandbox Shop, Sandbox CRM) at {}",
+            sandbox.base_url
+        );
         Some(sandbox)
     } else {
         None

@@ -143,3 +143,74 @@ async fn the_demo_seed_is_repeatable_and_its_logins_work(db: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn serve_demo_runs_the_sandbox_apps_with_patchbay_registered(db: PgPool) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args([
+            "serve",
+            "--demo",
+            "--addr",
+            "127.0.0.1:0",
+            "--sandbox-addr",
+            "127.0.0.1:0",
+        ])
+        .env("DATABASE_URL", database_url(&db))
+        .env("PATCHBAY_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut sandbox_url = None;
+    let mut public_url = None;
+    while public_url.is_none() {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("serve prints its addresses");
+        if let Some(rest) = line.strip_prefix("Sandbox apps (Sandbox Shop, Sandbox CRM) at ") {
+            sandbox_url = Some(rest.trim().to_owned());
+        }
+        if line.contains("Patchbay is running at") {
+            public_url = line
+                .split("listening on ")
+                .nth(1)
+                .map(|s| format!("http://{}", s.trim_end_matches(')')));
+        }
+    }
+    let sandbox_url = sandbox_url.expect("the sandbox URL is printed");
+    let public_url = public_url.unwrap();
+    let redirect = "http://127.0.0.1:0/oauth/callback";
+    let page = reqwest::Client::new()
+        .get(format!("{sandbox_url}/oauth/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "patchbay-demo"),
+            ("redirect_uri", redirect),
+            ("scope", "crm.read"),
+            ("state", "s"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Patchbay"));
+    let health = reqwest::get(format!("{public_url}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    child.kill().unwrap();
+    let _ = child.wait();
+}

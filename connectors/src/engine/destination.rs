@@ -19,7 +19,11 @@ pub struct SpecDestination {
 
 impl SpecDestination {
     pub fn new(connection: Connection, http: OutboundClient) -> Self {
-        SpecDestination { connection, http, budget: None }
+        SpecDestination {
+            connection,
+            http,
+            budget: None,
+        }
     }
 
     pub fn with_budget(mut self, budget: Arc<dyn RateBudget>) -> Self {
@@ -30,22 +34,37 @@ impl SpecDestination {
 
 #[async_trait]
 impl Destination for SpecDestination {
-    async fn write(&self, stream_name: &str, op: &WriteOp, idempotency_key: &str) -> Result<WriteResult, ConnectorError> {
+    async fn write(
+        &self,
+        stream_name: &str,
+        op: &WriteOp,
+        idempotency_key: &str,
+    ) -> Result<WriteResult, ConnectorError> {
         let spec = &self.connection.spec;
-        let stream = spec
-            .stream(stream_name)
-            .ok_or_else(|| ConnectorError::permanent(format!("{} has no stream `{stream_name}`", spec.id)))?;
-        let write = stream
-            .write
-            .as_ref()
-            .ok_or_else(|| ConnectorError::permanent(format!("{}: stream `{stream_name}` cannot be written", spec.id)))?;
+        let stream = spec.stream(stream_name).ok_or_else(|| {
+            ConnectorError::permanent(format!("{} has no stream `{stream_name}`", spec.id))
+        })?;
+        let write = stream.write.as_ref().ok_or_else(|| {
+            ConnectorError::permanent(format!(
+                "{}: stream `{stream_name}` cannot be written",
+                spec.id
+            ))
+        })?;
         let (method, path, data, vars) = match op {
             WriteOp::Create { data } => ("POST", write.create_path.as_str(), data, BTreeMap::new()),
             WriteOp::Update { id, data } => {
                 let path = write.update_path.as_deref().ok_or_else(|| {
-                    ConnectorError::permanent(format!("{}: stream `{stream_name}` cannot update records", spec.id))
+                    ConnectorError::permanent(format!(
+                        "{}: stream `{stream_name}` cannot update records",
+                        spec.id
+                    ))
                 })?;
-                (write.update_method.as_str(), path, data, BTreeMap::from([("id".to_owned(), id.clone())]))
+                (
+                    write.update_method.as_str(),
+                    path,
+                    data,
+                    BTreeMap::from([("id".to_owned(), id.clone())]),
+                )
             }
         };
         let url = self.connection.url(path, &vars, &[])?;
@@ -54,11 +73,15 @@ impl Destination for SpecDestination {
             None => data.clone(),
         };
         let mut req = OutboundRequest::post_json(url, &body);
-        req.method = method.parse().map_err(|_| ConnectorError::permanent(format!("bad method {method}")))?;
+        req.method = method
+            .parse()
+            .map_err(|_| ConnectorError::permanent(format!("bad method {method}")))?;
         if let Some(header) = &write.idempotency_header {
             req = req.header(header, idempotency_key);
         }
-        let req = self.connection.authenticate(req.header("Accept", "application/json"))?;
+        let req = self
+            .connection
+            .authenticate(req.header("Accept", "application/json"))?;
         let res = match &self.budget {
             Some(budget) => self.http.send_with_budget(req, budget.as_ref()).await?,
             None => self.http.send(req).await?,

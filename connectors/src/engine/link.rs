@@ -9,14 +9,21 @@ pub fn next_link(header: &str) -> Option<String> {
         let target = &rest[start + 1..end];
         let after = &rest[end + 1..];
         // Parameters run to the next link, which starts after a comma followed by `<`.
-        let params_end = after.find(",").and_then(|c| after[c..].find('<').map(|l| c + l)).unwrap_or(after.len());
-        let params = &after[..params_end];
+        let params_end = after
+            .find(",")
+            .and_then(|c| after[c..].find('<').map(|l| c + l))
+            .unwrap_or(after.len());
+        // …without that separating comma, or the last parameter's value would end in `",`.
+        let params = after[..params_end].trim_end().trim_end_matches(',');
         for param in params.split(';') {
             let param = param.trim();
             if let Some((key, value)) = param.split_once('=') {
                 if key.trim().eq_ignore_ascii_case("rel") {
                     let value = value.trim().trim_matches('"');
-                    if value.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("next")) {
+                    if value
+                        .split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+                    {
                         return Some(target.to_owned());
                     }
                 }
@@ -33,11 +40,20 @@ mod tests {
     #[test]
     fn github_and_shopify_forms() {
         let github = r#"<https://api.github.com/repositories/1300192/issues?page=2>; rel="prev", <https://api.github.com/repositories/1300192/issues?page=4>; rel="next", <https://api.github.com/repositories/1300192/issues?page=515>; rel="last""#;
-        assert_eq!(next_link(github).as_deref(), Some("https://api.github.com/repositories/1300192/issues?page=4"));
+        assert_eq!(
+            next_link(github).as_deref(),
+            Some("https://api.github.com/repositories/1300192/issues?page=4")
+        );
         let shopify = r#"<https://shop.myshopify.com/admin/api/2024-10/customers.json?limit=50&page_info=abc>; rel="previous", <https://shop.myshopify.com/admin/api/2024-10/customers.json?limit=50&page_info=def>; rel="next""#;
         assert!(next_link(shopify).unwrap().ends_with("page_info=def"));
-        assert_eq!(next_link(r#"<https://x.test/a>; rel=next"#).as_deref(), Some("https://x.test/a"));
-        assert_eq!(next_link(r#"<https://x.test/a>; rel="next last""#).as_deref(), Some("https://x.test/a"));
+        assert_eq!(
+            next_link(r#"<https://x.test/a>; rel=next"#).as_deref(),
+            Some("https://x.test/a")
+        );
+        assert_eq!(
+            next_link(r#"<https://x.test/a>; rel="next last""#).as_deref(),
+            Some("https://x.test/a")
+        );
         assert_eq!(next_link(r#"<https://x.test/a>; rel="prev""#), None);
         assert_eq!(next_link(""), None);
         assert_eq!(next_link("<<<>>>;;,,"), None);

@@ -26,10 +26,17 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub enum Credentials {
     /// An OAuth 2.0 access token, sent as the spec's `token_header`.
-    OAuth2 { access_token: SecretString },
+    OAuth2 {
+        access_token: SecretString,
+    },
     /// An API key, sent as the spec says.
-    ApiKey { key: SecretString },
-    Basic { username: String, password: SecretString },
+    ApiKey {
+        key: SecretString,
+    },
+    Basic {
+        username: String,
+        password: SecretString,
+    },
     None,
 }
 
@@ -89,7 +96,11 @@ pub struct Page {
 /// Reads streams page by page.
 #[async_trait]
 pub trait Source: Send + Sync {
-    async fn read_page(&self, stream: &str, position: &ReadPosition) -> Result<Page, ConnectorError>;
+    async fn read_page(
+        &self,
+        stream: &str,
+        position: &ReadPosition,
+    ) -> Result<Page, ConnectorError>;
 }
 
 /// A write to a destination stream.
@@ -109,7 +120,12 @@ pub struct WriteResult {
 /// that a retry after a lost response does not create a second record.
 #[async_trait]
 pub trait Destination: Send + Sync {
-    async fn write(&self, stream: &str, op: &WriteOp, idempotency_key: &str) -> Result<WriteResult, ConnectorError>;
+    async fn write(
+        &self,
+        stream: &str,
+        op: &WriteOp,
+        idempotency_key: &str,
+    ) -> Result<WriteResult, ConnectorError>;
 
     /// Writes a batch in order, stopping at the first failure (the caller commits what succeeded).
     async fn write_batch(
@@ -139,7 +155,10 @@ pub async fn read_all<F>(
 where
     F: FnMut(Page) -> Result<(), ConnectorError> + Send,
 {
-    let mut position = ReadPosition { cursor: cursor.clone(), page: None };
+    let mut position = ReadPosition {
+        cursor: cursor.clone(),
+        page: None,
+    };
     let mut high_water = cursor;
     loop {
         let page = source.read_page(stream, &position).await?;

@@ -15,7 +15,9 @@ impl Connection {
     pub fn base_url(&self) -> Result<Url, ConnectorError> {
         let rendered = template::render(&self.spec.base_url, &self.vars, Escape::None)
             .map_err(|e| ConnectorError::permanent(format!("{}: base_url: {e}", self.spec.id)))?;
-        Url::parse(&rendered).map_err(|e| ConnectorError::permanent(format!("{}: base_url is not a URL: {e}", self.spec.id)))
+        Url::parse(&rendered).map_err(|e| {
+            ConnectorError::permanent(format!("{}: base_url is not a URL: {e}", self.spec.id))
+        })
     }
 
     /// `base_url` + a templated `path` (variables escaped as path segments) + `query`.
@@ -30,16 +32,22 @@ impl Connection {
             .map_err(|e| ConnectorError::permanent(format!("{}: path: {e}", self.spec.id)))?;
         let base = self.base_url()?;
         let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
-        let mut url = Url::parse(&joined).map_err(|e| ConnectorError::permanent(format!("{}: bad URL: {e}", self.spec.id)))?;
+        let mut url = Url::parse(&joined)
+            .map_err(|e| ConnectorError::permanent(format!("{}: bad URL: {e}", self.spec.id)))?;
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
         Ok(url)
     }
 
     /// Renders a query value template (`{cursor}` and the connection's variables), unescaped: the
     /// URL builder encodes it.
-    pub fn query_value(&self, value: &str, extra_vars: &BTreeMap<String, String>) -> Result<String, ConnectorError> {
+    pub fn query_value(
+        &self,
+        value: &str,
+        extra_vars: &BTreeMap<String, String>,
+    ) -> Result<String, ConnectorError> {
         template::render(value, &self.merged(extra_vars), Escape::None)
             .map_err(|e| ConnectorError::permanent(format!("{}: query: {e}", self.spec.id)))
     }
@@ -59,7 +67,10 @@ impl Connection {
     }
 
     /// Adds the credentials to a request, as the spec says.
-    pub fn authenticate(&self, mut req: OutboundRequest) -> Result<OutboundRequest, ConnectorError> {
+    pub fn authenticate(
+        &self,
+        mut req: OutboundRequest,
+    ) -> Result<OutboundRequest, ConnectorError> {
         match (&self.spec.auth, &self.credentials) {
             (AuthSpec::OAuth2(o), Credentials::OAuth2 { access_token }) => {
                 req = req.header(&o.token_header, &format!("{}{}", o.token_prefix, access_token.expose_secret()));
@@ -109,32 +120,85 @@ pub fn scalar(value: &serde_json::Value) -> Option<String> {
 }
 
 /// Turns a non-2xx response into a classified error, reading the spec's rate-limit headers: a
-/// 403 or 429 with the remaining-budget header at 0 is a rate limit lasting until the reset time.
+/// 403 or 429 with the remaining-budget header at 0, or naming one of the spec's quota error
+/// codes, is a rate limit lasting until the reset time (when known).
 pub fn response_error(conn: &Connection, res: &crate::http::OutboundResponse) -> ConnectorError {
     use crate::error::ErrorClass;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
     let now = SystemTime::now();
-    let mut class = crate::http::classify(res.status, &res.headers, now).unwrap_or(ErrorClass::Permanent);
+    let mut class =
+        crate::http::classify(res.status, &res.headers, now).unwrap_or(ErrorClass::Permanent);
+    if class == (ErrorClass::RateLimited { retry_after: None }) {
+        // Shopify sends fractional seconds (`Retry-After: 2.0`), which RFC 9110 does not allow
+        // and `classify` leaves unread; a wait the provider plainly stated is still honoured,
+        // rounded up to whole seconds.
+        let decimal = res
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|secs| secs.is_finite() && *secs >= 0.0);
+        if let Some(secs) = decimal {
+            let capped = secs.ceil().min(crate::http::MAX_RETRY_AFTER.as_secs_f64());
+            class = ErrorClass::RateLimited {
+                retry_after: Some(Duration::from_secs_f64(capped)),
+            };
+        }
+    }
     if let Some(rate) = &conn.spec.rate_limit {
         let header = |name: &Option<String>| {
-            name.as_deref().and_then(|n| res.headers.get(n)).and_then(|v| v.to_str().ok()).map(str::trim)
+            name.as_deref()
+                .and_then(|n| res.headers.get(n))
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
         };
-        let exhausted = header(&rate.remaining_header) == Some("0");
-        if exhausted && matches!(res.status, 403 | 429) {
+        let exhausted = || {
+            header(&rate.remaining_header) == Some("0")
+                || (!rate.error_codes.is_empty()
+                    && serde_json::from_slice::<serde_json::Value>(&res.body)
+                        .is_ok_and(|b| names_code(&b, &rate.error_codes)))
+        };
+        if matches!(res.status, 403 | 429) && exhausted() {
             let until_reset = header(&rate.reset_header)
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|reset| {
-                    let now_secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                    let now_secs = now
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
                     Duration::from_secs(reset.saturating_sub(now_secs))
                 });
             let retry_after = match class {
-                ErrorClass::RateLimited { retry_after: Some(d) } => Some(d),
+                ErrorClass::RateLimited {
+                    retry_after: Some(d),
+                } => Some(d),
                 _ => until_reset,
             };
             class = ErrorClass::RateLimited { retry_after };
         }
     }
-    let snippet: String = String::from_utf8_lossy(&res.body).chars().take(200).collect();
-    ConnectorError::new(class, format!("{} answered HTTP {}: {}", conn.spec.id, res.status, snippet.trim()))
-        .with_status(res.status)
+    let snippet: String = String::from_utf8_lossy(&res.body)
+        .chars()
+        .take(200)
+        .collect();
+    ConnectorError::new(
+        class,
+        format!(
+            "{} answered HTTP {}: {}",
+            conn.spec.id,
+            res.status,
+            snippet.trim()
+        ),
+    )
+    .with_status(res.status)
+}
+
+/// Whether any string in `body` is one of `codes`.
+fn names_code(body: &serde_json::Value, codes: &[String]) -> bool {
+    match body {
+        serde_json::Value::String(s) => codes.iter().any(|c| c == s),
+        serde_json::Value::Array(items) => items.iter().any(|v| names_code(v, codes)),
+        serde_json::Value::Object(map) => map.values().any(|v| names_code(v, codes)),
+        _ => false,
+    }
 }

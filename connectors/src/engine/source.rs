@@ -22,7 +22,11 @@ pub struct SpecSource {
 
 impl SpecSource {
     pub fn new(connection: Connection, http: OutboundClient) -> Self {
-        SpecSource { connection, http, budget: None }
+        SpecSource {
+            connection,
+            http,
+            budget: None,
+        }
     }
 
     /// Takes from `budget` before every request.
@@ -34,14 +38,22 @@ impl SpecSource {
     /// Calls the spec's check endpoint: proves the credentials work and returns the account label.
     pub async fn check(&self) -> Result<Option<String>, ConnectorError> {
         let spec = &self.connection.spec;
-        let Some(check) = &spec.check else { return Ok(None) };
+        let Some(check) = &spec.check else {
+            return Ok(None);
+        };
         let url = self.connection.url(&check.path, &BTreeMap::new(), &[])?;
         let body = self.get_json(url).await?;
-        Ok(check.label_pointer.as_deref().and_then(|p| body.pointer(p)).and_then(scalar))
+        Ok(check
+            .label_pointer
+            .as_deref()
+            .and_then(|p| body.pointer(p))
+            .and_then(scalar))
     }
 
     async fn send(&self, url: Url) -> Result<crate::http::OutboundResponse, ConnectorError> {
-        let req = self.connection.authenticate(OutboundRequest::get(url).header("Accept", "application/json"))?;
+        let req = self
+            .connection
+            .authenticate(OutboundRequest::get(url).header("Accept", "application/json"))?;
         let res = match &self.budget {
             Some(budget) => self.http.send_with_budget(req, budget.as_ref()).await?,
             None => self.http.send(req).await?,
@@ -58,12 +70,19 @@ impl SpecSource {
     }
 
     /// The URL of one page.
-    fn page_url(&self, stream: &StreamSpec, position: &ReadPosition) -> Result<Url, ConnectorError> {
+    fn page_url(
+        &self,
+        stream: &StreamSpec,
+        position: &ReadPosition,
+    ) -> Result<Url, ConnectorError> {
         let conn = &self.connection;
         if let Some(PageToken::Url(next)) = &position.page {
             // Next-page URLs come from the provider; resolve relative ones against the API's
             // origin and never send credentials anywhere else.
-            let url = conn.base_url()?.join(next).map_err(|e| ConnectorError::permanent(format!("bad next-page URL: {e}")))?;
+            let url = conn
+                .base_url()?
+                .join(next)
+                .map_err(|e| ConnectorError::permanent(format!("bad next-page URL: {e}")))?;
             if !conn.same_origin(&url)? {
                 return Err(ConnectorError::permanent(format!(
                     "{}: the next-page link points at another host ({}); refusing to send credentials there",
@@ -76,7 +95,11 @@ impl SpecSource {
         let mut vars = BTreeMap::new();
         let incremental = stream.incremental.as_ref();
         if let Some(inc) = incremental {
-            let cursor = position.cursor.clone().or_else(|| inc.initial.clone()).unwrap_or_default();
+            let cursor = position
+                .cursor
+                .clone()
+                .or_else(|| inc.initial.clone())
+                .unwrap_or_default();
             vars.insert("cursor".to_owned(), cursor);
         }
         let mut query: Vec<(String, String)> = Vec::new();
@@ -88,19 +111,35 @@ impl SpecSource {
                 query.push((param.clone(), cursor.clone()));
             }
         }
-        let limit = |param: &Option<String>, size: &Option<u32>, query: &mut Vec<(String, String)>| {
-            if let (Some(p), Some(n)) = (param, size) {
-                query.push((p.clone(), n.to_string()));
-            }
-        };
+        let limit =
+            |param: &Option<String>, size: &Option<u32>, query: &mut Vec<(String, String)>| {
+                if let (Some(p), Some(n)) = (param, size) {
+                    query.push((p.clone(), n.to_string()));
+                }
+            };
         match (&stream.pagination, &position.page) {
-            (Pagination::Cursor { param, limit_param, page_size, .. }, page) => {
+            (
+                Pagination::Cursor {
+                    param,
+                    limit_param,
+                    page_size,
+                    ..
+                },
+                page,
+            ) => {
                 limit(limit_param, page_size, &mut query);
                 if let Some(PageToken::Param(value)) = page {
                     query.push((param.clone(), value.clone()));
                 }
             }
-            (Pagination::Offset { param, limit_param, page_size }, page) => {
+            (
+                Pagination::Offset {
+                    param,
+                    limit_param,
+                    page_size,
+                },
+                page,
+            ) => {
                 query.push((limit_param.clone(), page_size.to_string()));
                 let offset = match page {
                     Some(PageToken::Offset(n)) => *n,
@@ -108,7 +147,15 @@ impl SpecSource {
                 };
                 query.push((param.clone(), offset.to_string()));
             }
-            (Pagination::Page { param, limit_param, page_size, start }, page) => {
+            (
+                Pagination::Page {
+                    param,
+                    limit_param,
+                    page_size,
+                    start,
+                },
+                page,
+            ) => {
                 limit(limit_param, page_size, &mut query);
                 let n = match page {
                     Some(PageToken::Page(n)) => *n,
@@ -116,7 +163,13 @@ impl SpecSource {
                 };
                 query.push((param.clone(), n.to_string()));
             }
-            (Pagination::LinkHeader { limit_param, page_size }, _) => limit(limit_param, page_size, &mut query),
+            (
+                Pagination::LinkHeader {
+                    limit_param,
+                    page_size,
+                },
+                _,
+            ) => limit(limit_param, page_size, &mut query),
             (Pagination::NextUrl { .. } | Pagination::None, _) => {}
         }
         conn.url(&stream.path, &vars, &query)
@@ -125,17 +178,25 @@ impl SpecSource {
 
 fn parse_json(provider: &str, body: &[u8]) -> Result<serde_json::Value, ConnectorError> {
     // A truncated or garbled body is usually a provider hiccup: worth a retry.
-    serde_json::from_slice(body)
-        .map_err(|e| ConnectorError::new(ErrorClass::Transient, format!("{provider}: the response is not valid JSON ({e})")))
+    serde_json::from_slice(body).map_err(|e| {
+        ConnectorError::new(
+            ErrorClass::Transient,
+            format!("{provider}: the response is not valid JSON ({e})"),
+        )
+    })
 }
 
 #[async_trait]
 impl Source for SpecSource {
-    async fn read_page(&self, stream_name: &str, position: &ReadPosition) -> Result<Page, ConnectorError> {
+    async fn read_page(
+        &self,
+        stream_name: &str,
+        position: &ReadPosition,
+    ) -> Result<Page, ConnectorError> {
         let spec = &self.connection.spec;
-        let stream = spec
-            .stream(stream_name)
-            .ok_or_else(|| ConnectorError::permanent(format!("{} has no stream `{stream_name}`", spec.id)))?;
+        let stream = spec.stream(stream_name).ok_or_else(|| {
+            ConnectorError::permanent(format!("{} has no stream `{stream_name}`", spec.id))
+        })?;
         let url = self.page_url(stream, position)?;
         let res = self.send(url).await?;
         let body = parse_json(&spec.id, &res.body)?;
@@ -143,15 +204,23 @@ impl Source for SpecSource {
         let items = field(&body, &stream.records)
             .and_then(|v| v.as_array())
             .ok_or_else(|| {
-                ConnectorError::permanent(format!("{}: expected an array of records at `{}`", spec.id, stream.records))
+                ConnectorError::permanent(format!(
+                    "{}: expected an array of records at `{}`",
+                    spec.id, stream.records
+                ))
             })?;
         let mut records = Vec::with_capacity(items.len());
         let mut high_water = position.cursor.clone();
         let cursor_field = stream.incremental.as_ref().map(|i| i.cursor_field.as_str());
         for item in items {
-            let key = field(item, &stream.primary_key).and_then(scalar).ok_or_else(|| {
-                ConnectorError::permanent(format!("{}: a record has no primary key `{}`", spec.id, stream.primary_key))
-            })?;
+            let key = field(item, &stream.primary_key)
+                .and_then(scalar)
+                .ok_or_else(|| {
+                    ConnectorError::permanent(format!(
+                        "{}: a record has no primary key `{}`",
+                        spec.id, stream.primary_key
+                    ))
+                })?;
             if let Some(value) = cursor_field.and_then(|f| field(item, f)).and_then(scalar) {
                 if high_water.as_deref().is_none_or(|hw| later(&value, hw)) {
                     high_water = Some(value);
@@ -162,11 +231,25 @@ impl Source for SpecSource {
 
         let next = match &stream.pagination {
             Pagination::None => None,
-            Pagination::Cursor { next_pointer: Some(p), .. } => body.pointer(p).and_then(scalar).map(PageToken::Param),
-            Pagination::Cursor { last_record_field: Some(f), has_more_pointer, .. } => {
-                let more = has_more_pointer.as_deref().and_then(|p| body.pointer(p)).and_then(|v| v.as_bool()).unwrap_or(false);
+            Pagination::Cursor {
+                next_pointer: Some(p),
+                ..
+            } => body.pointer(p).and_then(scalar).map(PageToken::Param),
+            Pagination::Cursor {
+                last_record_field: Some(f),
+                has_more_pointer,
+                ..
+            } => {
+                let more = has_more_pointer
+                    .as_deref()
+                    .and_then(|p| body.pointer(p))
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false);
                 if more {
-                    let last = records.last().and_then(|r| field(&r.data, f)).and_then(scalar);
+                    let last = records
+                        .last()
+                        .and_then(|r| field(&r.data, f))
+                        .and_then(scalar);
                     last.map(PageToken::Param)
                 } else {
                     None
@@ -178,14 +261,19 @@ impl Source for SpecSource {
                     Some(PageToken::Offset(n)) => *n,
                     _ => 0,
                 };
-                (records.len() as u64 >= u64::from(*page_size)).then(|| PageToken::Offset(offset + u64::from(*page_size)))
+                (records.len() as u64 >= u64::from(*page_size))
+                    .then(|| PageToken::Offset(offset + u64::from(*page_size)))
             }
-            Pagination::Page { page_size, start, .. } => {
+            Pagination::Page {
+                page_size, start, ..
+            } => {
                 let n = match &position.page {
                     Some(PageToken::Page(n)) => *n,
                     _ => *start,
                 };
-                let full = page_size.map_or(!records.is_empty(), |size| records.len() as u64 >= u64::from(size));
+                let full = page_size.map_or(!records.is_empty(), |size| {
+                    records.len() as u64 >= u64::from(size)
+                });
                 full.then(|| PageToken::Page(n + 1))
             }
             Pagination::LinkHeader { .. } => res
@@ -195,27 +283,53 @@ impl Source for SpecSource {
                 .filter_map(|v| v.to_str().ok())
                 .find_map(next_link)
                 .map(PageToken::Url),
-            Pagination::NextUrl { next_pointer, done_pointer } => {
-                let done = done_pointer.as_deref().and_then(|p| body.pointer(p)).and_then(|v| v.as_bool()).unwrap_or(false);
+            Pagination::NextUrl {
+                next_pointer,
+                done_pointer,
+            } => {
+                let done = done_pointer
+                    .as_deref()
+                    .and_then(|p| body.pointer(p))
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false);
                 if done {
                     None
                 } else {
-                    body.pointer(next_pointer).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(|s| PageToken::Url(s.to_owned()))
+                    body.pointer(next_pointer)
+                        .and_then(|v| v.as_str())
+                        .filter(|s| !s.is_empty())
+                        .map(|s| PageToken::Url(s.to_owned()))
                 }
             }
         };
         // A page that names itself as next would loop forever.
         if next.is_some() && next == position.page {
-            return Err(ConnectorError::permanent(format!("{}: the provider returned the same page twice", spec.id)));
+            return Err(ConnectorError::permanent(format!(
+                "{}: the provider returned the same page twice",
+                spec.id
+            )));
         }
-        Ok(Page { records, next, high_water })
+        Ok(Page {
+            records,
+            next,
+            high_water,
+        })
     }
 }
 
-/// Whether cursor value `a` is later than `b`: numerically when both are numbers, else as
-/// strings (RFC 3339 timestamps in one format order correctly as strings).
+/// Whether cursor value `a` is later than `b`: numerically when both are numbers, as instants
+/// when both are RFC 3339 timestamps (Shopify's carry the shop's offset, which changes with
+/// daylight saving, so `01:10-05:00` follows `01:50-04:00`), else as strings.
 fn later(a: &str, b: &str) -> bool {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
+    use time::format_description::well_known::Rfc3339;
+    use time::OffsetDateTime;
+    if let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) {
+        return x > y;
+    }
+    match (
+        OffsetDateTime::parse(a, &Rfc3339),
+        OffsetDateTime::parse(b, &Rfc3339),
+    ) {
         (Ok(x), Ok(y)) => x > y,
         _ => a > b,
     }

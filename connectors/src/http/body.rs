@@ -47,7 +47,12 @@ mod tests {
     use futures::stream;
 
     fn chunks(sizes: &[usize]) -> impl Stream<Item = Result<Bytes, &'static str>> {
-        stream::iter(sizes.iter().map(|&n| Ok(Bytes::from(vec![b'x'; n]))).collect::<Vec<_>>())
+        stream::iter(
+            sizes
+                .iter()
+                .map(|&n| Ok(Bytes::from(vec![b'x'; n])))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[tokio::test]
@@ -59,18 +64,30 @@ mod tests {
     #[tokio::test]
     async fn stops_when_the_stream_passes_the_limit() {
         let endless = stream::repeat_with(|| Ok::<_, &str>(Bytes::from_static(b"0123456789")));
-        assert!(matches!(read_capped(endless, 1000, None).await, Err(BodyError::TooLarge)));
-        assert!(matches!(read_capped(chunks(&[6, 5]), 10, None).await, Err(BodyError::TooLarge)));
+        assert!(matches!(
+            read_capped(endless, 1000, None).await,
+            Err(BodyError::TooLarge)
+        ));
+        assert!(matches!(
+            read_capped(chunks(&[6, 5]), 10, None).await,
+            Err(BodyError::TooLarge)
+        ));
     }
 
     #[tokio::test]
     async fn refuses_an_announced_length_over_the_limit() {
-        assert!(matches!(read_capped(chunks(&[1]), 10, Some(11)).await, Err(BodyError::TooLarge)));
+        assert!(matches!(
+            read_capped(chunks(&[1]), 10, Some(11)).await,
+            Err(BodyError::TooLarge)
+        ));
     }
 
     #[tokio::test]
     async fn passes_stream_errors_through() {
         let failing = stream::iter(vec![Ok(Bytes::from_static(b"ab")), Err("reset")]);
-        assert!(matches!(read_capped(failing, 10, None).await, Err(BodyError::Stream("reset"))));
+        assert!(matches!(
+            read_capped(failing, 10, None).await,
+            Err(BodyError::Stream("reset"))
+        ));
     }
 }

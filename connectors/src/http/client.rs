@@ -29,7 +29,9 @@ pub struct OutboundClient {
 
 impl std::fmt::Debug for OutboundClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboundClient").field("allow", &self.allow).finish_non_exhaustive()
+        f.debug_struct("OutboundClient")
+            .field("allow", &self.allow)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +94,11 @@ impl OutboundClient {
             .unwrap_or(ErrorClass::Permanent);
         let snippet = snippet(&resp.body);
         let sep = if snippet.is_empty() { "" } else { ": " };
-        let message = format!("{} answered HTTP {}{sep}{snippet}", target(&resp.url), resp.status);
+        let message = format!(
+            "{} answered HTTP {}{sep}{snippet}",
+            target(&resp.url),
+            resp.status
+        );
         Err(ConnectorError::new(class, message).with_status(resp.status))
     }
 
@@ -109,7 +115,12 @@ impl OutboundClient {
             ConnectorError::permanent("refused a request without a valid absolute URL")
         })?;
         let body = (!body.is_empty()).then(|| Bytes::from(body));
-        let req = OutboundRequest { method: parts.method, url, headers: parts.headers, body };
+        let req = OutboundRequest {
+            method: parts.method,
+            url,
+            headers: parts.headers,
+            body,
+        };
         self.check_url(&req.url)?;
         let resp = self.timed_hop(&req, self.total_timeout).await?;
         let mut out = http::Response::new(resp.body.to_vec());
@@ -175,29 +186,37 @@ impl OutboundClient {
         req: &OutboundRequest,
         remaining: Duration,
     ) -> Result<OutboundResponse, ConnectorError> {
-        tokio::time::timeout(remaining, self.hop(req)).await.map_err(|_| {
-            ConnectorError::transient(format!(
-                "request to {} timed out after {:?} in total",
-                target(&req.url),
-                self.total_timeout
-            ))
-        })?
+        tokio::time::timeout(remaining, self.hop(req))
+            .await
+            .map_err(|_| {
+                ConnectorError::transient(format!(
+                    "request to {} timed out after {:?} in total",
+                    target(&req.url),
+                    self.total_timeout
+                ))
+            })?
     }
 
     /// One request, no redirects, body read under the cap.
     async fn hop(&self, req: &OutboundRequest) -> Result<OutboundResponse, ConnectorError> {
         tracing::debug!(method = %req.method, target = %target(&req.url), "outbound request");
-        let mut builder =
-            self.client.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
+        let mut builder = self
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .headers(req.headers.clone());
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
-        let resp = builder.send().await.map_err(|e| network_error(&e, &req.url))?;
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| network_error(&e, &req.url))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let length = resp.content_length();
-        let body = read_capped(resp.bytes_stream(), self.max_body_bytes, length).await.map_err(
-            |e| match e {
+        let body = read_capped(resp.bytes_stream(), self.max_body_bytes, length)
+            .await
+            .map_err(|e| match e {
                 BodyError::TooLarge => ConnectorError::permanent(format!(
                     "response from {} is larger than the {}-byte limit",
                     target(&req.url),
@@ -205,9 +224,13 @@ impl OutboundClient {
                 ))
                 .with_status(status),
                 BodyError::Stream(e) => network_error(&e, &req.url),
-            },
-        )?;
-        Ok(OutboundResponse { status, headers, body, url: req.url.clone() })
+            })?;
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+            url: req.url.clone(),
+        })
     }
 }
 
@@ -224,7 +247,11 @@ fn network_error(err: &reqwest::Error, url: &Url) -> ConnectorError {
         cause = e.source();
     }
     let to = target(url);
-    let detail = if root.is::<reqwest::Error>() { String::new() } else { format!(": {root}") };
+    let detail = if root.is::<reqwest::Error>() {
+        String::new()
+    } else {
+        format!(": {root}")
+    };
     if err.is_timeout() {
         ConnectorError::transient(format!("request to {to} timed out{detail}"))
     } else if err.is_connect() {
@@ -243,8 +270,9 @@ fn network_error(err: &reqwest::Error, url: &Url) -> ConnectorError {
 fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let mut out = String::new();
-    let mut words =
-        text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty());
+    let mut words = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty());
     let mut count = 0;
     for word in words.by_ref() {
         let space = usize::from(!out.is_empty());
@@ -273,7 +301,10 @@ mod tests {
 
     #[test]
     fn snippet_is_short_and_flat() {
-        assert_eq!(snippet(b"  {\"error\":\n\t\"nope\"}  "), "{\"error\": \"nope\"}");
+        assert_eq!(
+            snippet(b"  {\"error\":\n\t\"nope\"}  "),
+            "{\"error\": \"nope\"}"
+        );
         let long = snippet("é".repeat(500).as_bytes());
         assert_eq!(long.chars().count(), SNIPPET_CHARS + 1);
         assert!(long.ends_with('…'));

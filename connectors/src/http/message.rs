@@ -21,7 +21,12 @@ pub struct OutboundRequest {
 impl OutboundRequest {
     /// A request with no headers and no body.
     pub fn new(method: Method, url: Url) -> Self {
-        OutboundRequest { method, url, headers: HeaderMap::new(), body: None }
+        OutboundRequest {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+        }
     }
 
     /// `GET url`.
@@ -32,18 +37,22 @@ impl OutboundRequest {
     /// `POST url` with a JSON body and `Content-Type: application/json`.
     pub fn post_json(url: Url, body: &serde_json::Value) -> Self {
         let mut req = Self::new(Method::POST, url);
-        req.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        req.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         req.body = Some(Bytes::from(body.to_string()));
         req
     }
 
     /// `POST url` with a form-encoded body (`application/x-www-form-urlencoded`).
     pub fn post_form(url: Url, pairs: &[(&str, &str)]) -> Self {
-        let body =
-            url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
         let mut req = Self::new(Method::POST, url);
-        req.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        req.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         req.body = Some(Bytes::from(body));
         req
     }
@@ -54,14 +63,19 @@ impl OutboundRequest {
     /// header is left out with a warning (the value is not logged): the provider then refuses
     /// the request with a 4xx, which is classified as usual.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        let parsed = HeaderName::try_from(name).ok().zip(HeaderValue::from_str(value.trim()).ok());
+        let parsed = HeaderName::try_from(name)
+            .ok()
+            .zip(HeaderValue::from_str(value.trim()).ok());
         match parsed {
             Some((name, mut value)) => {
                 value.set_sensitive(true);
                 self.headers.insert(name, value);
             }
             None => {
-                tracing::warn!(header = name, "invalid header name or value; sending without it")
+                tracing::warn!(
+                    header = name,
+                    "invalid header name or value; sending without it"
+                )
             }
         }
         self
@@ -140,16 +154,31 @@ mod tests {
         assert_eq!(req.body.as_deref(), Some(&b"{\"a\":1}"[..]));
 
         let req = OutboundRequest::post_form(url(), &[("grant_type", "code"), ("x", "a b&c")]);
-        assert_eq!(req.headers[CONTENT_TYPE], "application/x-www-form-urlencoded");
+        assert_eq!(
+            req.headers[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
         assert_eq!(req.body.as_deref(), Some(&b"grant_type=code&x=a+b%26c"[..]));
 
-        let req = OutboundRequest::get(url()).bearer(" tok\n").header("X-Api-Version", "2");
+        let req = OutboundRequest::get(url())
+            .bearer(" tok\n")
+            .header("X-Api-Version", "2");
         assert_eq!(req.headers[AUTHORIZATION], "Bearer tok");
         assert!(req.headers[AUTHORIZATION].is_sensitive());
         assert_eq!(req.headers["x-api-version"], "2");
-        assert!(OutboundRequest::get(url()).bearer("a\nb").headers.get(AUTHORIZATION).is_none());
-        assert!(OutboundRequest::get(url()).header("bad name", "v").headers.is_empty());
-        let debug = format!("{:?}", OutboundRequest::get(url()).header("x-api-key", "k3y-value"));
+        assert!(OutboundRequest::get(url())
+            .bearer("a\nb")
+            .headers
+            .get(AUTHORIZATION)
+            .is_none());
+        assert!(OutboundRequest::get(url())
+            .header("bad name", "v")
+            .headers
+            .is_empty());
+        let debug = format!(
+            "{:?}",
+            OutboundRequest::get(url()).header("x-api-key", "k3y-value")
+        );
         assert!(!debug.contains("k3y-value"), "{debug}");
     }
 
@@ -168,10 +197,21 @@ mod tests {
         }
         let err = resp.json::<Shape>().unwrap_err();
         assert_eq!(err.class, crate::ErrorClass::Permanent);
-        assert!(err.message.contains("api.example.com/v1/things"), "{}", err.message);
-        assert!(!err.message.contains("sekrit") && !err.message.contains("s3"), "{}", err.message);
+        assert!(
+            err.message.contains("api.example.com/v1/things"),
+            "{}",
+            err.message
+        );
+        assert!(
+            !err.message.contains("sekrit") && !err.message.contains("s3"),
+            "{}",
+            err.message
+        );
 
-        let garbage = OutboundResponse { body: Bytes::from_static(b"<html>"), ..resp };
+        let garbage = OutboundResponse {
+            body: Bytes::from_static(b"<html>"),
+            ..resp
+        };
         let err = garbage.json::<serde_json::Value>().unwrap_err();
         assert!(err.message.starts_with("malformed JSON"), "{}", err.message);
     }

@@ -44,7 +44,12 @@ pub(crate) fn next_hop(
     if becomes_get {
         next.method = Method::GET;
         next.body = None;
-        for name in [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING, TRANSFER_ENCODING] {
+        for name in [
+            CONTENT_TYPE,
+            CONTENT_LENGTH,
+            CONTENT_ENCODING,
+            TRANSFER_ENCODING,
+        ] {
             next.headers.remove(name);
         }
     }
@@ -95,22 +100,45 @@ mod tests {
             let next = next_hop(&post(), &redirect(status, "/z")).unwrap().unwrap();
             assert_eq!(next.method, method, "{status}");
             assert_eq!(next.body.is_some(), keeps_body, "{status}");
-            assert_eq!(next.headers.contains_key(CONTENT_TYPE), keeps_body, "{status}");
+            assert_eq!(
+                next.headers.contains_key(CONTENT_TYPE),
+                keeps_body,
+                "{status}"
+            );
             assert_eq!(next.url.as_str(), "https://a.test/z");
-            assert!(next.headers.contains_key(AUTHORIZATION), "same host keeps credentials");
+            assert!(
+                next.headers.contains_key(AUTHORIZATION),
+                "same host keeps credentials"
+            );
         }
-        let put = OutboundRequest { method: Method::PUT, ..post() };
-        assert_eq!(next_hop(&put, &redirect(302, "z")).unwrap().unwrap().method, Method::PUT);
+        let put = OutboundRequest {
+            method: Method::PUT,
+            ..post()
+        };
         assert_eq!(
-            next_hop(&put, &redirect(302, "z")).unwrap().unwrap().url.as_str(),
+            next_hop(&put, &redirect(302, "z")).unwrap().unwrap().method,
+            Method::PUT
+        );
+        assert_eq!(
+            next_hop(&put, &redirect(302, "z"))
+                .unwrap()
+                .unwrap()
+                .url
+                .as_str(),
             "https://a.test/x/z"
         );
     }
 
     #[test]
     fn credentials_are_dropped_when_the_origin_changes() {
-        for location in ["https://b.test/z", "http://a.test/z", "https://a.test:8443/z"] {
-            let next = next_hop(&post(), &redirect(307, location)).unwrap().unwrap();
+        for location in [
+            "https://b.test/z",
+            "http://a.test/z",
+            "https://a.test:8443/z",
+        ] {
+            let next = next_hop(&post(), &redirect(307, location))
+                .unwrap()
+                .unwrap();
             assert!(!next.headers.contains_key(AUTHORIZATION), "{location}");
         }
     }

@@ -21,13 +21,20 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// * any other 4xx (and nonsense statuses below 100) → `Permanent`
 pub fn classify(status: u16, headers: &HeaderMap, now: SystemTime) -> Option<ErrorClass> {
     let header = headers.get(RETRY_AFTER);
-    let retry_after =
-        || header.and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, now));
+    let retry_after = || {
+        header
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now))
+    };
     Some(match status {
         100..=399 => return None,
         401 => ErrorClass::Auth,
-        429 => ErrorClass::RateLimited { retry_after: retry_after() },
-        403 | 503 if header.is_some() => ErrorClass::RateLimited { retry_after: retry_after() },
+        429 => ErrorClass::RateLimited {
+            retry_after: retry_after(),
+        },
+        403 | 503 if header.is_some() => ErrorClass::RateLimited {
+            retry_after: retry_after(),
+        },
         408 | 500.. => ErrorClass::Transient,
         _ => ErrorClass::Permanent,
     })
@@ -43,7 +50,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let wait = if value.bytes().all(|b| b.is_ascii_digit()) {
         // Too many digits for a u64 is still "a very long time", not garbage.
-        value.parse::<u64>().map_or(MAX_RETRY_AFTER, Duration::from_secs)
+        value
+            .parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
     } else {
         let at = httpdate::parse_http_date(value).ok()?;
         at.duration_since(now).unwrap_or(Duration::ZERO)
@@ -64,11 +73,17 @@ mod tests {
     #[test]
     fn parses_delta_seconds() {
         let now = SystemTime::now();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("999999", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("99999999999999999999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     #[test]
@@ -79,14 +94,21 @@ mod tests {
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",
         ] {
-            assert_eq!(parse_retry_after(date, now), Some(Duration::from_secs(90)), "{date}");
+            assert_eq!(
+                parse_retry_after(date, now),
+                Some(Duration::from_secs(90)),
+                "{date}"
+            );
         }
     }
 
     #[test]
     fn past_dates_mean_now_and_far_dates_are_capped() {
         let now = rfc_example() + Duration::from_secs(3600);
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::ZERO)
+        );
         let long_before = rfc_example() - Duration::from_secs(10 * 24 * 3600);
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", long_before),
@@ -97,8 +119,16 @@ mod tests {
     #[test]
     fn garbage_is_none() {
         let now = SystemTime::now();
-        for value in ["", "  ", "soon", "-1", "1.5", "+5", "12abc", "Sun, 32 Nov 1994 08:49:37 GMT"]
-        {
+        for value in [
+            "",
+            "  ",
+            "soon",
+            "-1",
+            "1.5",
+            "+5",
+            "12abc",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
             assert_eq!(parse_retry_after(value, now), None, "{value:?}");
         }
     }
@@ -112,7 +142,9 @@ mod tests {
         let mut unreadable = HeaderMap::new();
         unreadable.insert(RETRY_AFTER, HeaderValue::from_static("later"));
         let limited = |secs: Option<u64>| {
-            Some(ErrorClass::RateLimited { retry_after: secs.map(Duration::from_secs) })
+            Some(ErrorClass::RateLimited {
+                retry_after: secs.map(Duration::from_secs),
+            })
         };
         let table: [(u16, &HeaderMap, Option<ErrorClass>); 20] = [
             (100, &none, None),

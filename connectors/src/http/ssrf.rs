@@ -202,7 +202,10 @@ impl GuardedResolver {
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let this = GuardedResolver { lookup: self.lookup.clone(), allow: self.allow.clone() };
+        let this = GuardedResolver {
+            lookup: self.lookup.clone(),
+            allow: self.allow.clone(),
+        };
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let addrs = this.permitted(&host).await?;
@@ -293,19 +296,34 @@ mod tests {
 
     #[test]
     fn allow_list_overrides_the_guard() {
-        let allow: Vec<IpNet> =
-            vec!["127.0.0.1/32".parse().unwrap(), "10.1.0.0/16".parse().unwrap()];
+        let allow: Vec<IpNet> = vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.1.0.0/16".parse().unwrap(),
+        ];
         assert_eq!(check_ip("127.0.0.1".parse().unwrap(), &allow), Ok(()));
-        assert_eq!(check_ip("::ffff:127.0.0.1".parse().unwrap(), &allow), Ok(()));
+        assert_eq!(
+            check_ip("::ffff:127.0.0.1".parse().unwrap(), &allow),
+            Ok(())
+        );
         assert_eq!(check_ip("10.1.200.3".parse().unwrap(), &allow), Ok(()));
-        assert_eq!(check_ip("127.0.0.2".parse().unwrap(), &allow), Err("loopback"));
-        assert_eq!(check_ip("10.2.0.1".parse().unwrap(), &allow), Err("private"));
+        assert_eq!(
+            check_ip("127.0.0.2".parse().unwrap(), &allow),
+            Err("loopback")
+        );
+        assert_eq!(
+            check_ip("10.2.0.1".parse().unwrap(), &allow),
+            Err("private")
+        );
         assert_eq!(check_ip("::1".parse().unwrap(), &allow), Err("loopback"));
     }
 
     #[test]
     fn check_url_refuses_other_schemes_and_refused_literals() {
-        for url in ["ftp://example.com/x", "file:///etc/passwd", "gopher://example.com/"] {
+        for url in [
+            "ftp://example.com/x",
+            "file:///etc/passwd",
+            "gopher://example.com/",
+        ] {
             let err = check_url(&Url::parse(url).unwrap(), &[]).expect_err(url);
             assert!(err.message.contains("scheme"), "{url}: {}", err.message);
         }
@@ -338,9 +356,11 @@ mod tests {
             assert_eq!(err.class, crate::ErrorClass::Permanent);
             assert!(err.message.contains(class), "{url}: {}", err.message);
         }
-        for url in
-            ["https://example.com/x?token=1", "http://8.8.8.8/", "https://[2606:4700::1111]/"]
-        {
+        for url in [
+            "https://example.com/x?token=1",
+            "http://8.8.8.8/",
+            "https://[2606:4700::1111]/",
+        ] {
             assert!(check_url(&Url::parse(url).unwrap(), &[]).is_ok(), "{url}");
         }
     }

@@ -30,9 +30,20 @@ struct Field {
 enum Op {
     Rename(Path),
     Constant(Value),
-    Concat { parts: Box<[Path]>, separator: Box<str> },
-    Date { from: Path, input: DateSpec, output: DateSpec },
-    Lookup { from: Path, table: HashMap<Box<str>, Value>, default: Value },
+    Concat {
+        parts: Box<[Path]>,
+        separator: Box<str>,
+    },
+    Date {
+        from: Path,
+        input: DateSpec,
+        output: DateSpec,
+    },
+    Lookup {
+        from: Path,
+        table: HashMap<Box<str>, Value>,
+        default: Value,
+    },
 }
 
 /// One destination key and what goes under it.
@@ -116,7 +127,11 @@ impl Op {
                 }
                 Ok(if any { Value::String(out) } else { Value::Null })
             }
-            Op::Date { from, input, output } => match from.resolve(record) {
+            Op::Date {
+                from,
+                input,
+                output,
+            } => match from.resolve(record) {
                 None | Some(Value::Null) => Ok(Value::Null),
                 Some(value) => match input.read(value) {
                     Ok(Some(at)) => output.write(at),
@@ -124,7 +139,11 @@ impl Op {
                     Err(reason) => Err(format!("`{}` holds {reason}", from.as_str())),
                 },
             },
-            Op::Lookup { from, table, default } => match from.resolve(record) {
+            Op::Lookup {
+                from,
+                table,
+                default,
+            } => match from.resolve(record) {
                 None | Some(Value::Null) => Ok(default.clone()),
                 Some(value) => {
                     let key = text(from, value, "lookup")?;
@@ -146,7 +165,11 @@ fn text<'a>(path: &Path, value: &'a Value, op: &str) -> Result<Cow<'a, str>, Str
         Value::Array(_) | Value::Object(_) => Err(format!(
             "`{}` holds {}, but {op} works on text, numbers and true/false only",
             path.as_str(),
-            if value.is_array() { "an array" } else { "an object" },
+            if value.is_array() {
+                "an array"
+            } else {
+                "an object"
+            },
         )),
     }
 }
@@ -174,9 +197,11 @@ pub(super) fn build(
         let source = |path: &str| {
             let parsed = Path::parse(path).map_err(|reason| bad_path(path, reason))?;
             match source_fields {
-                Some(known) if !known.contains(&parsed.root()) => {
-                    Err(MappingError::UnknownField { index, to: to.clone(), path: path.to_owned() })
-                }
+                Some(known) if !known.contains(&parsed.root()) => Err(MappingError::UnknownField {
+                    index,
+                    to: to.clone(),
+                    path: path.to_owned(),
+                }),
                 _ => Ok(parsed),
             }
         };
@@ -195,29 +220,56 @@ pub(super) fn build(
                     return Err(bad_path("[]", reason));
                 }
                 let parts = from.iter().map(|p| source(p)).collect::<Result<_, _>>()?;
-                Op::Concat { parts, separator: separator.as_str().into() }
+                Op::Concat {
+                    parts,
+                    separator: separator.as_str().into(),
+                }
             }
-            Transform::DateFormat { from, input, output } => Op::Date {
+            Transform::DateFormat {
+                from,
+                input,
+                output,
+            } => Op::Date {
                 from: source(from)?,
                 input: DateSpec::input(input.as_deref())
                     .map_err(|r| bad_format(input.as_ref(), r))?,
                 output: DateSpec::output(output.as_deref())
                     .map_err(|r| bad_format(output.as_ref(), r))?,
             },
-            Transform::Lookup { from, table, default } => Op::Lookup {
+            Transform::Lookup {
+                from,
+                table,
+                default,
+            } => Op::Lookup {
                 from: source(from)?,
-                table: table.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect(),
+                table: table
+                    .iter()
+                    .map(|(k, v)| (k.as_str().into(), v.clone()))
+                    .collect(),
                 default: default.clone().unwrap_or_default(),
             },
         };
         let keys: Vec<&str> = target.keys().collect();
         if let Err(earlier) = insert(&mut targets, &keys, index) {
-            let other = mapping.fields.get(earlier).map_or_else(String::new, |f| f.to.clone());
-            return Err(MappingError::DuplicateTarget { index, to: to.clone(), other });
+            let other = mapping
+                .fields
+                .get(earlier)
+                .map_or_else(String::new, |f| f.to.clone());
+            return Err(MappingError::DuplicateTarget {
+                index,
+                to: to.clone(),
+                other,
+            });
         }
-        fields.push(Field { to: to.as_str().into(), op });
+        fields.push(Field {
+            to: to.as_str().into(),
+            op,
+        });
     }
-    Ok(CompiledMapping { fields: fields.into(), targets: targets.into() })
+    Ok(CompiledMapping {
+        fields: fields.into(),
+        targets: targets.into(),
+    })
 }
 
 /// Adds the destination `keys` of field `index` to the tree, or returns the index of an earlier
@@ -227,10 +279,20 @@ fn insert(level: &mut Vec<Target>, keys: &[&str], index: usize) -> Result<(), us
         return Ok(());
     };
     let Some(pos) = level.iter().position(|t| t.key == *key) else {
-        let node = if rest.is_empty() { Node::Field(index) } else { Node::Object(Vec::new()) };
-        level.push(Target { key: (*key).to_owned(), node });
+        let node = if rest.is_empty() {
+            Node::Field(index)
+        } else {
+            Node::Object(Vec::new())
+        };
+        level.push(Target {
+            key: (*key).to_owned(),
+            node,
+        });
         return match level.last_mut() {
-            Some(Target { node: Node::Object(children), .. }) => insert(children, rest, index),
+            Some(Target {
+                node: Node::Object(children),
+                ..
+            }) => insert(children, rest, index),
             _ => Ok(()),
         };
     };

@@ -56,10 +56,12 @@ impl DateSpec {
                 let item = time::format_description::parse_owned::<2>(description)
                     .map_err(|e| e.to_string())?;
                 if !has_component(&item) {
-                    return Err("it has no components such as [year], so every date would read \
+                    return Err(
+                        "it has no components such as [year], so every date would read \
                                 the same; write for example [year]-[month]-[day] (not YYYY-MM-DD \
                                 or %Y-%m-%d), or use rfc3339, rfc2822, unix or unix_ms"
-                        .into());
+                            .into(),
+                    );
                 }
                 DateSpec::Custom(item)
             }
@@ -91,7 +93,11 @@ impl DateSpec {
             _ => Err("it is not text".into()),
         };
         parsed.map(Some).map_err(|reason| {
-            format!("{}, which is not {} ({reason})", shown(value), self.describe())
+            format!(
+                "{}, which is not {} ({reason})",
+                shown(value),
+                self.describe()
+            )
         })
     }
 
@@ -101,7 +107,9 @@ impl DateSpec {
             DateSpec::Unix => return Ok(Value::from(at.unix_timestamp())),
             DateSpec::UnixMs => {
                 let ms = at.unix_timestamp_nanos().div_euclid(1_000_000);
-                return i64::try_from(ms).map(Value::from).map_err(|e| e.to_string());
+                return i64::try_from(ms)
+                    .map(Value::from)
+                    .map_err(|e| e.to_string());
             }
             DateSpec::Rfc3339 => at.format(&Rfc3339),
             DateSpec::Rfc2822 => at.format(&Rfc2822),
@@ -142,9 +150,14 @@ fn has_component(item: &OwnedFormatItem) -> bool {
 /// means UTC, so date-only formats work.
 fn read_custom(text: &str, item: &OwnedFormatItem) -> Result<OffsetDateTime, String> {
     let mut parsed = Parsed::new();
-    let rest = parsed.parse_item(text.as_bytes(), item).map_err(|e| e.to_string())?;
+    let rest = parsed
+        .parse_item(text.as_bytes(), item)
+        .map_err(|e| e.to_string())?;
     if !rest.is_empty() {
-        return Err(format!("unexpected `{}` at the end", String::from_utf8_lossy(rest)));
+        return Err(format!(
+            "unexpected `{}` at the end",
+            String::from_utf8_lossy(rest)
+        ));
     }
     if parsed.unix_timestamp_nanos().is_some() {
         return OffsetDateTime::try_from(parsed).map_err(|e| e.to_string());
@@ -244,8 +257,14 @@ mod tests {
             convert(Some("unix"), rfc, json!("1709294400")),
             Ok(json!("2024-03-01T12:00:00Z"))
         );
-        assert_eq!(convert(Some("unix"), rfc, json!(1.5)), Ok(json!("1970-01-01T00:00:01.5Z")));
-        assert_eq!(convert(Some("unix_ms"), Some("unix_ms"), json!(-1)), Ok(json!(-1)));
+        assert_eq!(
+            convert(Some("unix"), rfc, json!(1.5)),
+            Ok(json!("1970-01-01T00:00:01.5Z"))
+        );
+        assert_eq!(
+            convert(Some("unix_ms"), Some("unix_ms"), json!(-1)),
+            Ok(json!(-1))
+        );
         assert_eq!(
             convert(Some("unix_ms"), None, json!(1_709_294_400_123_i64)),
             Ok(json!("2024-03-01T12:00:00.123Z"))
@@ -268,7 +287,11 @@ mod tests {
             Ok(json!(86_400))
         );
         assert_eq!(
-            convert(Some("rfc2822"), None, json!("Fri, 01 Mar 2024 12:00:00 +0000")),
+            convert(
+                Some("rfc2822"),
+                None,
+                json!("Fri, 01 Mar 2024 12:00:00 +0000")
+            ),
             Ok(json!("2024-03-01T12:00:00Z"))
         );
         assert_eq!(
@@ -301,10 +324,19 @@ mod tests {
 
     #[test]
     fn bad_formats_are_refused_with_a_reason() {
-        assert!(DateSpec::input(Some("YYYY-MM-DD")).unwrap_err().contains("no components"));
-        assert!(DateSpec::output(Some("%Y-%m-%d")).unwrap_err().contains("no components"));
+        assert!(DateSpec::input(Some("YYYY-MM-DD"))
+            .unwrap_err()
+            .contains("no components"));
+        assert!(DateSpec::output(Some("%Y-%m-%d"))
+            .unwrap_err()
+            .contains("no components"));
         assert!(DateSpec::output(Some("[yeer]")).is_err());
-        assert!(DateSpec::input(Some("[hour]:[minute]")).unwrap_err().contains("must give a date"));
-        assert!(DateSpec::output(Some("[hour]:[minute]")).is_ok(), "any component can be written");
+        assert!(DateSpec::input(Some("[hour]:[minute]"))
+            .unwrap_err()
+            .contains("must give a date"));
+        assert!(
+            DateSpec::output(Some("[hour]:[minute]")).is_ok(),
+            "any component can be written"
+        );
     }
 }

@@ -18,19 +18,41 @@ pub enum MappingError {
          destination is written once, and cannot be both a value and an object of fields",
         n(*.index)
     )]
-    DuplicateTarget { index: usize, to: String, other: String },
+    DuplicateTarget {
+        index: usize,
+        to: String,
+        other: String,
+    },
     /// A source or destination path that cannot be parsed.
     #[error("field {} (`{to}`) has a bad path `{path}`: {reason}", n(*.index))]
-    BadPath { index: usize, to: String, path: String, reason: String },
+    BadPath {
+        index: usize,
+        to: String,
+        path: String,
+        reason: String,
+    },
     /// A source path whose first segment is not one of the source's fields.
     #[error("unknown field `{}` in field {} (`{to}`){}", root(.path), n(*.index), full(.path))]
-    UnknownField { index: usize, to: String, path: String },
+    UnknownField {
+        index: usize,
+        to: String,
+        path: String,
+    },
     /// A date format that cannot be used.
     #[error("field {} (`{to}`) has a bad date format `{format}`: {reason}", n(*.index))]
-    BadFormat { index: usize, to: String, format: String, reason: String },
+    BadFormat {
+        index: usize,
+        to: String,
+        format: String,
+        reason: String,
+    },
     /// A record whose value cannot be transformed, such as a date that does not parse.
     #[error("field {} (`{to}`): {reason}", n(*.index))]
-    Value { index: usize, to: String, reason: String },
+    Value {
+        index: usize,
+        to: String,
+        reason: String,
+    },
 }
 
 /// The 1-based field number people see.

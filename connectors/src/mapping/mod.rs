@@ -127,7 +127,10 @@ pub fn identity(fields: &[&str]) -> Mapping {
         .iter()
         .map(|field| {
             let path = path::for_key(field);
-            FieldMap { to: path.clone(), transform: Transform::Rename { from: path } }
+            FieldMap {
+                to: path.clone(),
+                transform: Transform::Rename { from: path },
+            }
         })
         .collect();
     Mapping { fields }

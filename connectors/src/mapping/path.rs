@@ -14,7 +14,10 @@ struct Step {
 
 impl Step {
     fn new(key: &str) -> Self {
-        Step { key: key.into(), index: array_index(key) }
+        Step {
+            key: key.into(),
+            index: array_index(key),
+        }
     }
 }
 
@@ -37,9 +40,15 @@ impl Path {
                 .split('/')
                 .map(|token| unescape_pointer(token).map(|key| Step::new(&key)))
                 .collect::<Result<_, _>>()?,
-            None => text.split('.').map(|key| dotted_step(text, key)).collect::<Result<_, _>>()?,
+            None => text
+                .split('.')
+                .map(|key| dotted_step(text, key))
+                .collect::<Result<_, _>>()?,
         };
-        Ok(Path { text: text.into(), steps })
+        Ok(Path {
+            text: text.into(),
+            steps,
+        })
     }
 
     /// The path as it was written.
@@ -133,7 +142,11 @@ mod tests {
     use serde_json::json;
 
     fn keys(text: &str) -> Vec<String> {
-        Path::parse(text).unwrap().keys().map(str::to_owned).collect()
+        Path::parse(text)
+            .unwrap()
+            .keys()
+            .map(str::to_owned)
+            .collect()
     }
 
     #[test]
@@ -160,10 +173,18 @@ mod tests {
             json!({"lines": [{"sku": "A"}, {"sku": "B"}], "0": {"x": 1}, "weird.key": [7]});
         let get = |p: &str| Path::parse(p).unwrap().resolve(&record).cloned();
         assert_eq!(get("lines.1.sku"), Some(json!("B")));
-        assert_eq!(get("0.x"), Some(json!(1)), "numeric segments are keys on objects");
+        assert_eq!(
+            get("0.x"),
+            Some(json!(1)),
+            "numeric segments are keys on objects"
+        );
         assert_eq!(get("/weird.key/0"), Some(json!(7)));
         assert_eq!(get("lines.2.sku"), None);
-        assert_eq!(get("lines.01.sku"), None, "non-canonical indexes do not index arrays");
+        assert_eq!(
+            get("lines.01.sku"),
+            None,
+            "non-canonical indexes do not index arrays"
+        );
         assert_eq!(get("lines.sku"), None);
         assert_eq!(get("lines.0.sku.deeper"), None);
     }

@@ -22,15 +22,27 @@ const BUILTIN: [(&str, &str); 7] = [
     ("hubspot.toml", include_str!("../../providers/hubspot.toml")),
     ("shopify.toml", include_str!("../../providers/shopify.toml")),
     ("stripe.toml", include_str!("../../providers/stripe.toml")),
-    ("salesforce.toml", include_str!("../../providers/salesforce.toml")),
+    (
+        "salesforce.toml",
+        include_str!("../../providers/salesforce.toml"),
+    ),
     ("github.toml", include_str!("../../providers/github.toml")),
-    ("sandbox-shop.toml", include_str!("../../providers/sandbox-shop.toml")),
-    ("sandbox-crm.toml", include_str!("../../providers/sandbox-crm.toml")),
+    (
+        "sandbox-shop.toml",
+        include_str!("../../providers/sandbox-shop.toml"),
+    ),
+    (
+        "sandbox-crm.toml",
+        include_str!("../../providers/sandbox-crm.toml"),
+    ),
 ];
 
 /// Loads every built-in spec.
 pub fn builtin_specs() -> Result<Vec<ProviderSpec>, SpecError> {
-    BUILTIN.iter().map(|(file, text)| load_str(file, text)).collect()
+    BUILTIN
+        .iter()
+        .map(|(file, text)| load_str(file, text))
+        .collect()
 }
 
 /// Loads a spec from a file.
@@ -49,11 +61,24 @@ pub fn load_str(file: &str, text: &str) -> Result<ProviderSpec, SpecError> {
     let spec: ProviderSpec = toml::from_str(text).map_err(|e| {
         let field = e
             .span()
-            .map(|span| format!("line {}", text[..span.start.min(text.len())].lines().count().max(1)))
+            .map(|span| {
+                format!(
+                    "line {}",
+                    text[..span.start.min(text.len())].lines().count().max(1)
+                )
+            })
             .unwrap_or_else(|| "(file)".into());
-        SpecError { file: file.to_owned(), field, message: e.message().trim().to_owned() }
+        SpecError {
+            file: file.to_owned(),
+            field,
+            message: e.message().trim().to_owned(),
+        }
     })?;
-    Validator { file, errors: Vec::new() }.run(&spec)?;
+    Validator {
+        file,
+        errors: Vec::new(),
+    }
+    .run(&spec)?;
     Ok(spec)
 }
 
@@ -64,7 +89,11 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(SpecError { file: self.file.to_owned(), field: field.into(), message: message.into() });
+        self.errors.push(SpecError {
+            file: self.file.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     /// Reports the first problem found (specs are small; one at a time is clearer).
@@ -77,7 +106,12 @@ impl Validator<'_> {
     }
 
     fn check(&mut self, spec: &ProviderSpec) {
-        if spec.id.is_empty() || !spec.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if spec.id.is_empty()
+            || !spec
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             self.fail("id", "use lowercase letters, digits and dashes");
         }
         if spec.name.trim().is_empty() {
@@ -87,10 +121,16 @@ impl Validator<'_> {
         let mut seen = BTreeSet::new();
         for (i, f) in spec.connection_fields.iter().enumerate() {
             if !is_identifier(&f.name) {
-                self.fail(format!("connection_fields[{i}].name"), "use letters, digits and underscores");
+                self.fail(
+                    format!("connection_fields[{i}].name"),
+                    "use letters, digits and underscores",
+                );
             }
             if !seen.insert(&f.name) {
-                self.fail(format!("connection_fields[{i}].name"), format!("`{}` is declared twice", f.name));
+                self.fail(
+                    format!("connection_fields[{i}].name"),
+                    format!("`{}` is declared twice", f.name),
+                );
             }
             vars.insert(f.name.clone());
         }
@@ -110,11 +150,16 @@ impl Validator<'_> {
                 }
                 for scope in o.scope_descriptions.keys() {
                     if !o.scopes.contains(scope) {
-                        self.fail("auth.scope_descriptions", format!("describes `{scope}`, which is not in scopes"));
+                        self.fail(
+                            "auth.scope_descriptions",
+                            format!("describes `{scope}`, which is not in scopes"),
+                        );
                     }
                 }
             }
-            AuthSpec::ApiKey { name, .. } if name.trim().is_empty() => self.fail("auth.name", "must not be empty"),
+            AuthSpec::ApiKey { name, .. } if name.trim().is_empty() => {
+                self.fail("auth.name", "must not be empty")
+            }
             _ => {}
         }
         if let Some(check) = &spec.check {
@@ -129,7 +174,10 @@ impl Validator<'_> {
         let mut names = BTreeSet::new();
         for (i, stream) in spec.streams.iter().enumerate() {
             if !names.insert(stream.name.as_str()) {
-                self.fail(format!("streams[{i}].name"), format!("`{}` is declared twice", stream.name));
+                self.fail(
+                    format!("streams[{i}].name"),
+                    format!("`{}` is declared twice", stream.name),
+                );
             }
             self.stream(i, stream, &vars);
         }
@@ -137,8 +185,14 @@ impl Validator<'_> {
             if hooks.delivery_id_header.is_none() && hooks.delivery_id_pointer.is_none() {
                 self.fail("webhooks", "name delivery_id_header or delivery_id_pointer, so deliveries can be deduplicated");
             }
-            self.pointer("webhooks.delivery_id_pointer", hooks.delivery_id_pointer.as_deref());
-            self.pointer("webhooks.event_type_pointer", hooks.event_type_pointer.as_deref());
+            self.pointer(
+                "webhooks.delivery_id_pointer",
+                hooks.delivery_id_pointer.as_deref(),
+            );
+            self.pointer(
+                "webhooks.event_type_pointer",
+                hooks.event_type_pointer.as_deref(),
+            );
         }
     }
 
@@ -165,29 +219,55 @@ impl Validator<'_> {
         if let Some(inc) = &s.incremental {
             let templated = s.query.values().any(|v| v.contains("{cursor}"));
             match (&inc.param, templated) {
-                (None, false) => self.fail(at("incremental"), "set `param`, or write `{cursor}` into a query value"),
-                (Some(_), true) => self.fail(at("incremental"), "use either `param` or `{cursor}` in query, not both"),
-                (None, true) if inc.initial.is_none() => {
-                    self.fail(at("incremental.initial"), "needed when `{cursor}` is in query (the first sync has no cursor)")
-                }
+                (None, false) => self.fail(
+                    at("incremental"),
+                    "set `param`, or write `{cursor}` into a query value",
+                ),
+                (Some(_), true) => self.fail(
+                    at("incremental"),
+                    "use either `param` or `{cursor}` in query, not both",
+                ),
+                (None, true) if inc.initial.is_none() => self.fail(
+                    at("incremental.initial"),
+                    "needed when `{cursor}` is in query (the first sync has no cursor)",
+                ),
                 _ => {}
             }
         } else if s.query.values().any(|v| v.contains("{cursor}")) {
             self.fail(at("query"), "`{cursor}` needs an [incremental] section");
         }
         match &s.pagination {
-            Pagination::Cursor { next_pointer, last_record_field, has_more_pointer, .. } => {
+            Pagination::Cursor {
+                next_pointer,
+                last_record_field,
+                has_more_pointer,
+                ..
+            } => {
                 if next_pointer.is_none() == last_record_field.is_none() {
-                    self.fail(at("pagination"), "set exactly one of next_pointer and last_record_field");
+                    self.fail(
+                        at("pagination"),
+                        "set exactly one of next_pointer and last_record_field",
+                    );
                 }
                 if last_record_field.is_some() && has_more_pointer.is_none() {
-                    self.fail(at("pagination.has_more_pointer"), "needed with last_record_field");
+                    self.fail(
+                        at("pagination.has_more_pointer"),
+                        "needed with last_record_field",
+                    );
                 }
                 self.pointer(&at("pagination.next_pointer"), next_pointer.as_deref());
-                self.pointer(&at("pagination.has_more_pointer"), has_more_pointer.as_deref());
+                self.pointer(
+                    &at("pagination.has_more_pointer"),
+                    has_more_pointer.as_deref(),
+                );
             }
-            Pagination::Offset { page_size, .. } if *page_size == 0 => self.fail(at("pagination.page_size"), "must be positive"),
-            Pagination::NextUrl { next_pointer, done_pointer } => {
+            Pagination::Offset { page_size, .. } if *page_size == 0 => {
+                self.fail(at("pagination.page_size"), "must be positive")
+            }
+            Pagination::NextUrl {
+                next_pointer,
+                done_pointer,
+            } => {
                 self.pointer(&at("pagination.next_pointer"), Some(next_pointer));
                 self.pointer(&at("pagination.done_pointer"), done_pointer.as_deref());
             }
@@ -227,7 +307,16 @@ impl Validator<'_> {
         let sample: BTreeMap<String, String> = template::names(value)
             .unwrap_or_default()
             .into_iter()
-            .map(|n| (n.to_owned(), if n.ends_with("_url") { "https://example.com".to_owned() } else { "sample".to_owned() }))
+            .map(|n| {
+                (
+                    n.to_owned(),
+                    if n.ends_with("_url") {
+                        "https://example.com".to_owned()
+                    } else {
+                        "sample".to_owned()
+                    },
+                )
+            })
             .collect();
         if let Ok(filled) = template::render(value, &sample, template::Escape::None) {
             match url::Url::parse(&filled) {
@@ -241,7 +330,10 @@ impl Validator<'_> {
     fn pointer(&mut self, field: &str, pointer: Option<&str>) {
         if let Some(p) = pointer {
             if !p.is_empty() && !p.starts_with('/') {
-                self.fail(field, format!("`{p}` is not a JSON pointer (it must start with `/`)"));
+                self.fail(
+                    field,
+                    format!("`{p}` is not a JSON pointer (it must start with `/`)"),
+                );
             }
         }
     }

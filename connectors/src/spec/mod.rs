@@ -178,6 +178,10 @@ pub struct RateLimitSpec {
     /// With `remaining_header` at 0, a 403 or 429 is a rate limit that lasts until then.
     #[serde(default)]
     pub reset_header: Option<String>,
+    /// Error codes that, found as a string anywhere in a 403 or 429 body, mean the quota is spent
+    /// (Salesforce's `REQUEST_LIMIT_EXCEEDED`, a 403 without Retry-After).
+    #[serde(default)]
+    pub error_codes: Vec<String>,
 }
 
 /// One stream of records.
@@ -247,7 +251,11 @@ pub enum Pagination {
         page_size: Option<u32>,
     },
     /// `param` counts records skipped.
-    Offset { param: String, limit_param: String, page_size: u32 },
+    Offset {
+        param: String,
+        limit_param: String,
+        page_size: u32,
+    },
     /// `param` counts pages from `start`.
     Page {
         param: String,

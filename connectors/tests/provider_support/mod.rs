@@ -1,7 +1,10 @@
 //! Shared helpers for the built-in provider tests: load a shipped spec and point it at a
 //! wiremock fake on 127.0.0.1, build connections and clients, read whole streams, and compute
 //! webhook MACs independently of `connectors::webhooks`.
-#![allow(dead_code, reason = "each provider test binary uses a different subset of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each provider test binary uses a different subset of these helpers"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +27,11 @@ pub const REDIRECT_URL: &str = "https://app.patchbay.test/oauth/callback";
 
 /// A shipped spec, exactly as `builtin_specs` loads it.
 pub fn builtin(id: &str) -> ProviderSpec {
-    builtin_specs().expect("built-in specs load").into_iter().find(|s| s.id == id).expect("spec is built in")
+    builtin_specs()
+        .expect("built-in specs load")
+        .into_iter()
+        .find(|s| s.id == id)
+        .expect("spec is built in")
 }
 
 /// The shipped spec with the origin of `base_url` and of every OAuth URL replaced by `uri`
@@ -50,20 +57,36 @@ fn rehost(url: &str, origin: &str) -> String {
 
 /// The outbound client with loopback allowed, so that wiremock can be reached.
 pub fn http() -> OutboundClient {
-    OutboundClient::new(HttpConfig { allow: vec!["127.0.0.1/32".parse().unwrap()], ..HttpConfig::default() })
-        .expect("client builds")
+    OutboundClient::new(HttpConfig {
+        allow: vec!["127.0.0.1/32".parse().unwrap()],
+        ..HttpConfig::default()
+    })
+    .expect("client builds")
 }
 
 pub fn oauth_token(token: &str) -> Credentials {
-    Credentials::OAuth2 { access_token: SecretString::from(token.to_owned()) }
+    Credentials::OAuth2 {
+        access_token: SecretString::from(token.to_owned()),
+    }
 }
 
 pub fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
-pub fn connection(spec: ProviderSpec, credentials: Credentials, vars: BTreeMap<String, String>) -> Connection {
-    Connection { spec: Arc::new(spec), credentials, vars }
+pub fn connection(
+    spec: ProviderSpec,
+    credentials: Credentials,
+    vars: BTreeMap<String, String>,
+) -> Connection {
+    Connection {
+        spec: Arc::new(spec),
+        credentials,
+        vars,
+    }
 }
 
 pub fn source(conn: Connection) -> SpecSource {
@@ -105,30 +128,45 @@ pub fn assert_each_once(records: &[Record], expected: impl IntoIterator<Item = S
 
 /// Reads the first page and returns its error (the test expects one).
 pub async fn read_error(source: &SpecSource, stream: &str) -> ConnectorError {
-    read_stream(source, stream, None).await.expect_err("the read should fail")
+    read_stream(source, stream, None)
+        .await
+        .expect_err("the read should fail")
 }
 
 pub fn rate_limited_for(secs: u64) -> ErrorClass {
-    ErrorClass::RateLimited { retry_after: Some(std::time::Duration::from_secs(secs)) }
+    ErrorClass::RateLimited {
+        retry_after: Some(std::time::Duration::from_secs(secs)),
+    }
 }
 
 /// The query string of an authorize URL, as a map (each name must appear once).
 pub fn query_map(url: &url::Url) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (k, v) in url.query_pairs() {
-        assert!(out.insert(k.to_string(), v.to_string()).is_none(), "`{k}` appears twice in {url}");
+        assert!(
+            out.insert(k.to_string(), v.to_string()).is_none(),
+            "`{k}` appears twice in {url}"
+        );
     }
     out
 }
 
 /// A request's form-encoded body, as a map.
 pub fn form(req: &Request) -> BTreeMap<String, String> {
-    url::form_urlencoded::parse(&req.body).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    url::form_urlencoded::parse(&req.body)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The requests the fake received at `path`, in order.
 pub async fn requests_to(server: &MockServer, path: &str) -> Vec<Request> {
-    server.received_requests().await.unwrap_or_default().into_iter().filter(|r| r.url.path() == path).collect()
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == path)
+        .collect()
 }
 
 /// Matches a request whose whole query string is exactly `query` (`None`: no query at all).
@@ -161,10 +199,18 @@ pub fn hmac_sha256(secret: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 pub fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
     pairs
         .iter()
-        .map(|(k, v)| (http::HeaderName::try_from(*k).unwrap(), http::HeaderValue::try_from(*v).unwrap()))
+        .map(|(k, v)| {
+            (
+                http::HeaderName::try_from(*k).unwrap(),
+                http::HeaderValue::try_from(*v).unwrap(),
+            )
+        })
         .collect()
 }
 
 pub fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }

@@ -9,7 +9,10 @@ use serde_json::Value;
 use super::*;
 
 pub(super) fn field(to: &str, transform: Transform) -> FieldMap {
-    FieldMap { to: to.into(), transform }
+    FieldMap {
+        to: to.into(),
+        transform,
+    }
 }
 
 pub(super) fn rename(to: &str, from: &str) -> FieldMap {
@@ -24,7 +27,11 @@ pub(super) fn check(fields: Vec<FieldMap>, source_fields: Option<&[&str]>) -> Ma
     let mapping = Mapping { fields };
     let err = mapping.validate(source_fields).unwrap_err();
     if source_fields.is_none() {
-        assert_eq!(mapping.compile().unwrap_err(), err, "compile and validate agree");
+        assert_eq!(
+            mapping.compile().unwrap_err(),
+            err,
+            "compile and validate agree"
+        );
     }
     err
 }
