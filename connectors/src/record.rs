@@ -31,7 +31,7 @@ fn write_canonical(value: &serde_json::Value, hasher: &mut Sha256) {
                 if i > 0 {
                     hasher.update(b",");
                 }
-                hasher.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
+                write_json(k, hasher);
                 hasher.update(b":");
                 write_canonical(v, hasher);
             }
@@ -47,8 +47,24 @@ fn write_canonical(value: &serde_json::Value, hasher: &mut Sha256) {
             }
             hasher.update(b"]");
         }
-        other => hasher.update(other.to_string().as_bytes()),
+        other => write_json(other, hasher),
     }
+}
+
+/// Serializes straight into the hasher: no intermediate string.
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, hasher: &mut Sha256) {
+    struct Feed<'a>(&'a mut Sha256);
+    impl std::io::Write for Feed<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // Writing JSON scalars and strings to an infallible sink cannot fail.
+    let _ = serde_json::to_writer(Feed(hasher), value);
 }
 
 mod hex_bytes {

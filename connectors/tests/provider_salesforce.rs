@@ -22,7 +22,7 @@ const NEXT: &str = "/services/data/v61.0/query/01gD0000002HU6KIAW-2000";
 const TOKEN: &str = "/services/oauth2/token";
 
 fn soql(since: &str) -> String {
-    format!("SELECT Id, Name, Industry, Website, Phone, LastModifiedDate FROM Account WHERE LastModifiedDate > {since} ORDER BY LastModifiedDate")
+    format!("SELECT Id, Name, Industry, Website, Phone, LastModifiedDate FROM Account WHERE LastModifiedDate >= {since} ORDER BY LastModifiedDate")
 }
 
 fn account_id(n: u32) -> String {
@@ -89,7 +89,8 @@ async fn reads_accounts_by_next_records_url_then_only_changes() {
 
     Mock::given(method("GET"))
         .and(path(QUERY))
-        .and(query_param("q", soql(&high_water)))
+        // Sent back as a SOQL dateTime literal: UTC, whole seconds, compared with `>=`.
+        .and(query_param("q", soql("2024-05-01T00:37:29Z")))
         .and(auth())
         .respond_with(ResponseTemplate::new(200).set_body_json(batch(2250..2251, 1, None)))
         .expect(1)

@@ -6,7 +6,7 @@ use super::{Connection, Page, PageToken, ReadPosition, Source};
 use crate::error::{ConnectorError, ErrorClass};
 use crate::http::{OutboundClient, OutboundRequest, RateBudget};
 use crate::record::Record;
-use crate::spec::{Pagination, StreamSpec};
+use crate::spec::{CursorFormat, Pagination, StreamSpec};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -100,7 +100,7 @@ impl SpecSource {
                 .clone()
                 .or_else(|| inc.initial.clone())
                 .unwrap_or_default();
-            vars.insert("cursor".to_owned(), cursor);
+            vars.insert("cursor".to_owned(), format_cursor(&cursor, inc.send_as));
         }
         let mut query: Vec<(String, String)> = Vec::new();
         for (k, v) in &stream.query {
@@ -108,7 +108,7 @@ impl SpecSource {
         }
         if let (Some(inc), Some(cursor)) = (incremental, &position.cursor) {
             if let Some(param) = &inc.param {
-                query.push((param.clone(), cursor.clone()));
+                query.push((param.clone(), format_cursor(cursor, inc.send_as)));
             }
         }
         let limit =
@@ -199,10 +199,19 @@ impl Source for SpecSource {
         })?;
         let url = self.page_url(stream, position)?;
         let res = self.send(url).await?;
-        let body = parse_json(&spec.id, &res.body)?;
+        let mut body = parse_json(&spec.id, &res.body)?;
 
-        let items = field(&body, &stream.records)
-            .and_then(|v| v.as_array())
+        // Take the records out of the body rather than copying them; pagination reads the rest.
+        let slot = if stream.records.is_empty() {
+            Some(&mut body)
+        } else {
+            body.pointer_mut(&stream.records)
+        };
+        let items = slot
+            .and_then(|v| match v.take() {
+                serde_json::Value::Array(items) => Some(items),
+                _ => None,
+            })
             .ok_or_else(|| {
                 ConnectorError::permanent(format!(
                     "{}: expected an array of records at `{}`",
@@ -213,7 +222,7 @@ impl Source for SpecSource {
         let mut high_water = position.cursor.clone();
         let cursor_field = stream.incremental.as_ref().map(|i| i.cursor_field.as_str());
         for item in items {
-            let key = field(item, &stream.primary_key)
+            let key = field(&item, &stream.primary_key)
                 .and_then(scalar)
                 .ok_or_else(|| {
                     ConnectorError::permanent(format!(
@@ -221,12 +230,12 @@ impl Source for SpecSource {
                         spec.id, stream.primary_key
                     ))
                 })?;
-            if let Some(value) = cursor_field.and_then(|f| field(item, f)).and_then(scalar) {
+            if let Some(value) = cursor_field.and_then(|f| field(&item, f)).and_then(scalar) {
                 if high_water.as_deref().is_none_or(|hw| later(&value, hw)) {
                     high_water = Some(value);
                 }
             }
-            records.push(Record::new(key, item.clone()));
+            records.push(Record::new(key, item));
         }
 
         let next = match &stream.pagination {
@@ -318,19 +327,84 @@ impl Source for SpecSource {
 }
 
 /// Whether cursor value `a` is later than `b`: numerically when both are numbers, as instants
-/// when both are RFC 3339 timestamps (Shopify's carry the shop's offset, which changes with
-/// daylight saving, so `01:10-05:00` follows `01:50-04:00`), else as strings.
+/// when both are timestamps (Shopify's carry the shop's offset, which changes with daylight
+/// saving, so `01:10-05:00` follows `01:50-04:00`), else as strings.
 fn later(a: &str, b: &str) -> bool {
-    use time::format_description::well_known::Rfc3339;
-    use time::OffsetDateTime;
     if let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) {
         return x > y;
     }
-    match (
-        OffsetDateTime::parse(a, &Rfc3339),
-        OffsetDateTime::parse(b, &Rfc3339),
-    ) {
-        (Ok(x), Ok(y)) => x > y,
+    match (parse_instant(a), parse_instant(b)) {
+        (Some(x), Some(y)) => x > y,
         _ => a > b,
+    }
+}
+
+/// An RFC 3339 timestamp, also accepting an offset without a colon (`+0000`, as Salesforce
+/// writes it).
+fn parse_instant(value: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(value, &Rfc3339) {
+        return Some(t);
+    }
+    let bytes = value.as_bytes();
+    let n = bytes.len();
+    if n > 5 && matches!(bytes[n - 5], b'+' | b'-') && bytes[n - 4..].iter().all(u8::is_ascii_digit)
+    {
+        let fixed = format!("{}:{}", &value[..n - 2], &value[n - 2..]);
+        return time::OffsetDateTime::parse(&fixed, &Rfc3339).ok();
+    }
+    None
+}
+
+/// Writes a cursor as the spec asks; a value that is not a timestamp is sent as it is.
+fn format_cursor(value: &str, format: CursorFormat) -> String {
+    match format {
+        CursorFormat::AsRead => value.to_owned(),
+        CursorFormat::UtcSeconds => match parse_instant(value) {
+            Some(t) => {
+                let t = t.to_offset(time::UtcOffset::UTC);
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            }
+            None => value.to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_compare_as_instants_and_format_for_soql() {
+        assert!(later(
+            "2024-05-01T00:37:29.500+0000",
+            "2024-05-01T00:37:29.000+0000"
+        ));
+        assert!(later(
+            "2024-11-03T01:10:00-05:00",
+            "2024-11-03T01:50:00-04:00"
+        ));
+        assert!(later("10", "9"));
+        assert_eq!(
+            format_cursor("2024-05-01T02:37:29.999+0200", CursorFormat::UtcSeconds),
+            "2024-05-01T00:37:29Z"
+        );
+        assert_eq!(
+            format_cursor("1970-01-01T00:00:00Z", CursorFormat::UtcSeconds),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(format_cursor("abc", CursorFormat::UtcSeconds), "abc");
+        assert_eq!(
+            format_cursor("2024-05-01T00:37:29.000+0000", CursorFormat::AsRead),
+            "2024-05-01T00:37:29.000+0000"
+        );
     }
 }

@@ -227,6 +227,21 @@ pub struct IncrementalSpec {
     /// The value used on a first sync, when `{cursor}` appears in `query`.
     #[serde(default)]
     pub initial: Option<String>,
+    /// How the cursor is written into the request; as read from the records by default.
+    #[serde(default)]
+    pub send_as: CursorFormat,
+}
+
+/// How a timestamp cursor is sent back to the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorFormat {
+    /// Exactly as the records carry it.
+    #[default]
+    AsRead,
+    /// `YYYY-MM-DDThh:mm:ssZ`, in UTC, cut to whole seconds (SOQL's dateTime literal). Cutting
+    /// moves the cursor back, never forward, so use it with an inclusive comparison.
+    UtcSeconds,
 }
 
 /// How a stream pages.
