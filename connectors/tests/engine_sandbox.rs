@@ -25,6 +25,12 @@ struct Setup {
 }
 
 async fn setup(provider: &str, seed: SeedSizes) -> Setup {
+    setup_with(provider, seed, 0).await
+}
+
+/// A sandbox with Patchbay registered, `seed` records and a rate limit (0 = none), and the
+/// provider's spec, HTTP client and OAuth client pointed at it.
+async fn setup_with(provider: &str, seed: SeedSizes, rate_limit_per_sec: u32) -> Setup {
     let sandbox = Sandbox::spawn(SandboxConfig {
         clients: vec![SandboxClient {
             client_id: "patchbay".into(),
@@ -33,7 +39,7 @@ async fn setup(provider: &str, seed: SeedSizes) -> Setup {
             name: "Patchbay".into(),
         }],
         seed,
-        rate_limit_per_sec: 0,
+        rate_limit_per_sec,
         ..SandboxConfig::default()
     })
     .await
@@ -290,50 +296,17 @@ async fn faults_are_classified_for_the_sync_engine() {
 
 #[tokio::test]
 async fn rate_limits_become_waits() {
-    let sandbox = Sandbox::spawn(SandboxConfig {
-        clients: vec![SandboxClient {
-            client_id: "p".into(),
-            client_secret: "s".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            name: "P".into(),
-        }],
-        rate_limit_per_sec: 2,
-        seed: SeedSizes {
+    let s = setup_with(
+        "sandbox-shop",
+        SeedSizes {
             customers: 5,
             orders: 0,
             contacts: 0,
             companies: 0,
         },
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
-    let http = OutboundClient::new(HttpConfig {
-        allow: vec!["127.0.0.1/32".parse().unwrap()],
-        ..HttpConfig::default()
-    })
-    .unwrap();
-    let spec = Arc::new(
-        builtin_specs()
-            .unwrap()
-            .into_iter()
-            .find(|s| s.id == "sandbox-shop")
-            .unwrap(),
-    );
-    let vars = BTreeMap::from([("sandbox_url".to_owned(), sandbox.base_url.clone())]);
-    let app = OAuthApp {
-        client_id: "p".into(),
-        client_secret: SecretString::from("s"),
-        redirect_url: REDIRECT.into(),
-    };
-    let oauth = OAuthClient::new(&spec, &app, &vars, http.clone()).unwrap();
-    let s = Setup {
-        sandbox,
-        spec,
-        http,
-        oauth,
-        vars,
-    };
+        2,
+    )
+    .await;
     let tokens = s.connect().await;
     let source = s.source(&tokens.access_token);
     let mut limited = None;

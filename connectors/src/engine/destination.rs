@@ -1,7 +1,7 @@
 //! [`SpecDestination`]: writes records through a stream's `write` section, with the idempotency
 //! header when the API has one.
 
-use super::request::{field, response_error, scalar};
+use super::request::{field, scalar, Api};
 use super::{Connection, Destination, WriteOp, WriteResult};
 use crate::error::ConnectorError;
 use crate::http::{OutboundClient, OutboundRequest, RateBudget};
@@ -12,22 +12,18 @@ use std::sync::Arc;
 /// A destination driven by a provider spec.
 #[derive(Clone)]
 pub struct SpecDestination {
-    pub connection: Connection,
-    http: OutboundClient,
-    budget: Option<Arc<dyn RateBudget>>,
+    api: Api,
 }
 
 impl SpecDestination {
     pub fn new(connection: Connection, http: OutboundClient) -> Self {
         SpecDestination {
-            connection,
-            http,
-            budget: None,
+            api: Api::new(connection, http),
         }
     }
 
     pub fn with_budget(mut self, budget: Arc<dyn RateBudget>) -> Self {
-        self.budget = Some(budget);
+        self.api.set_budget(budget);
         self
     }
 }
@@ -40,7 +36,7 @@ impl Destination for SpecDestination {
         op: &WriteOp,
         idempotency_key: &str,
     ) -> Result<WriteResult, ConnectorError> {
-        let spec = &self.connection.spec;
+        let spec = &self.api.connection.spec;
         let stream = spec.stream(stream_name).ok_or_else(|| {
             ConnectorError::permanent(format!("{} has no stream `{stream_name}`", spec.id))
         })?;
@@ -67,7 +63,7 @@ impl Destination for SpecDestination {
                 )
             }
         };
-        let url = self.connection.url(path, &vars, &[])?;
+        let url = self.api.connection.url(path, &vars, &[])?;
         let body = match &write.body_key {
             Some(key) => serde_json::json!({ key: data }),
             None => data.clone(),
@@ -79,16 +75,7 @@ impl Destination for SpecDestination {
         if let Some(header) = &write.idempotency_header {
             req = req.header(header, idempotency_key);
         }
-        let req = self
-            .connection
-            .authenticate(req.header("Accept", "application/json"))?;
-        let res = match &self.budget {
-            Some(budget) => self.http.send_with_budget(req, budget.as_ref()).await?,
-            None => self.http.send(req).await?,
-        };
-        if !(200..300).contains(&res.status) {
-            return Err(response_error(&self.connection, &res));
-        }
+        let res = self.api.call(req).await?;
         let id = serde_json::from_slice::<serde_json::Value>(&res.body)
             .ok()
             .and_then(|v| field(&v, &stream.primary_key).and_then(scalar));

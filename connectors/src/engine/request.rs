@@ -202,3 +202,45 @@ fn names_code(body: &serde_json::Value, codes: &[String]) -> bool {
         _ => false,
     }
 }
+
+/// A connection plus the HTTP client and rate budget that its requests go through: what a spec
+/// source and a spec destination share.
+#[derive(Clone)]
+pub struct Api {
+    pub connection: Connection,
+    http: crate::http::OutboundClient,
+    budget: Option<std::sync::Arc<dyn crate::http::RateBudget>>,
+}
+
+impl Api {
+    pub fn new(connection: Connection, http: crate::http::OutboundClient) -> Self {
+        Api {
+            connection,
+            http,
+            budget: None,
+        }
+    }
+
+    pub fn set_budget(&mut self, budget: std::sync::Arc<dyn crate::http::RateBudget>) {
+        self.budget = Some(budget);
+    }
+
+    /// Authenticates, asks for JSON, takes from the rate budget, sends, and turns a non-2xx
+    /// answer into a classified error.
+    pub async fn call(
+        &self,
+        req: OutboundRequest,
+    ) -> Result<crate::http::OutboundResponse, ConnectorError> {
+        let req = self
+            .connection
+            .authenticate(req.header("Accept", "application/json"))?;
+        let res = match &self.budget {
+            Some(budget) => self.http.send_with_budget(req, budget.as_ref()).await?,
+            None => self.http.send(req).await?,
+        };
+        if !(200..300).contains(&res.status) {
+            return Err(response_error(&self.connection, &res));
+        }
+        Ok(res)
+    }
+}

@@ -1,7 +1,7 @@
 //! [`SpecSource`]: reads any stream a provider spec describes, page by page.
 
 use super::link::next_link;
-use super::request::{field, response_error, scalar};
+use super::request::{field, scalar, Api};
 use super::{Connection, Page, PageToken, ReadPosition, Source};
 use crate::error::{ConnectorError, ErrorClass};
 use crate::http::{OutboundClient, OutboundRequest, RateBudget};
@@ -15,33 +15,36 @@ use url::Url;
 /// A source driven by a provider spec.
 #[derive(Clone)]
 pub struct SpecSource {
-    pub connection: Connection,
-    http: OutboundClient,
-    budget: Option<Arc<dyn RateBudget>>,
+    api: Api,
 }
 
 impl SpecSource {
     pub fn new(connection: Connection, http: OutboundClient) -> Self {
         SpecSource {
-            connection,
-            http,
-            budget: None,
+            api: Api::new(connection, http),
         }
     }
 
     /// Takes from `budget` before every request.
     pub fn with_budget(mut self, budget: Arc<dyn RateBudget>) -> Self {
-        self.budget = Some(budget);
+        self.api.set_budget(budget);
         self
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.api.connection
     }
 
     /// Calls the spec's check endpoint: proves the credentials work and returns the account label.
     pub async fn check(&self) -> Result<Option<String>, ConnectorError> {
-        let spec = &self.connection.spec;
+        let spec = &self.api.connection.spec;
         let Some(check) = &spec.check else {
             return Ok(None);
         };
-        let url = self.connection.url(&check.path, &BTreeMap::new(), &[])?;
+        let url = self
+            .api
+            .connection
+            .url(&check.path, &BTreeMap::new(), &[])?;
         let body = self.get_json(url).await?;
         Ok(check
             .label_pointer
@@ -51,22 +54,12 @@ impl SpecSource {
     }
 
     async fn send(&self, url: Url) -> Result<crate::http::OutboundResponse, ConnectorError> {
-        let req = self
-            .connection
-            .authenticate(OutboundRequest::get(url).header("Accept", "application/json"))?;
-        let res = match &self.budget {
-            Some(budget) => self.http.send_with_budget(req, budget.as_ref()).await?,
-            None => self.http.send(req).await?,
-        };
-        if !(200..300).contains(&res.status) {
-            return Err(response_error(&self.connection, &res));
-        }
-        Ok(res)
+        self.api.call(OutboundRequest::get(url)).await
     }
 
     async fn get_json(&self, url: Url) -> Result<serde_json::Value, ConnectorError> {
         let res = self.send(url).await?;
-        parse_json(&self.connection.spec.id, &res.body)
+        parse_json(&self.api.connection.spec.id, &res.body)
     }
 
     /// The URL of one page.
@@ -75,7 +68,7 @@ impl SpecSource {
         stream: &StreamSpec,
         position: &ReadPosition,
     ) -> Result<Url, ConnectorError> {
-        let conn = &self.connection;
+        let conn = &self.api.connection;
         if let Some(PageToken::Url(next)) = &position.page {
             // Next-page URLs come from the provider; resolve relative ones against the API's
             // origin and never send credentials anywhere else.
@@ -193,7 +186,7 @@ impl Source for SpecSource {
         stream_name: &str,
         position: &ReadPosition,
     ) -> Result<Page, ConnectorError> {
-        let spec = &self.connection.spec;
+        let spec = &self.api.connection.spec;
         let stream = spec.stream(stream_name).ok_or_else(|| {
             ConnectorError::permanent(format!("{} has no stream `{stream_name}`", spec.id))
         })?;
