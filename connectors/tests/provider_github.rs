@@ -6,8 +6,6 @@
 
 mod provider_support;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use connectors::engine::SpecSource;
 use connectors::oauth::OAuthClient;
 use connectors::webhooks::{verify, SignatureScheme, WebhookError};
@@ -15,7 +13,6 @@ use connectors::ErrorClass;
 use provider_support::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -345,11 +342,7 @@ async fn authorize_with_pkce_then_exchange() {
     assert_eq!(params["scope"], "repo");
     assert_eq!(params["state"], start.state);
     let verifier = start.pkce_verifier.expect("PKCE is on for GitHub");
-    assert_eq!(params["code_challenge_method"], "S256");
-    assert_eq!(
-        params["code_challenge"],
-        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
-    );
+    assert_pkce_s256(&params, &verifier);
 
     let server = MockServer::start().await;
     Mock::given(method("POST"))

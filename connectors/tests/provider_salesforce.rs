@@ -5,15 +5,12 @@
 
 mod provider_support;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use connectors::engine::SpecSource;
 use connectors::oauth::OAuthClient;
 use connectors::ErrorClass;
 use provider_support::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -260,11 +257,7 @@ async fn authorize_with_pkce_then_exchange_gives_the_instance_url() {
     assert_eq!(params["scope"], "api refresh_token");
     assert_eq!(params["state"], start.state);
     let verifier = start.pkce_verifier.expect("PKCE is on for Salesforce");
-    assert_eq!(params["code_challenge_method"], "S256");
-    assert_eq!(
-        params["code_challenge"],
-        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
-    );
+    assert_pkce_s256(&params, &verifier);
 
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -214,3 +214,16 @@ pub fn now_unix() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// The authorize URL carries an S256 PKCE challenge of the verifier kept for the callback.
+pub fn assert_pkce_s256(params: &BTreeMap<String, String>, verifier: &secrecy::SecretString) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(
+        params["code_challenge"],
+        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
+    );
+}
