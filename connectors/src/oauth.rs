@@ -152,6 +152,9 @@ impl OAuthClient {
                 ConnectorError::permanent(format!("{} does not use OAuth 2.0", provider.id))
             })?
             .clone();
+        provider
+            .check_inputs(vars)
+            .map_err(|e| ConnectorError::permanent(format!("{}: {e}", provider.id)))?;
         let render = |field: &str, t: &str| {
             template::render(t, vars, Escape::None).map_err(|e| {
                 ConnectorError::permanent(format!("{}: auth.{field}: {e}", provider.id))

@@ -48,3 +48,54 @@ revoke_url = "http://10.0.0.7/revoke"
         "{err}"
     );
 }
+
+/// A shop name that smuggles URL delimiters would send the client secret (and later the access
+/// token) to another host: it is refused before anything is rendered.
+#[tokio::test]
+async fn connection_fields_cannot_move_requests_to_another_host() {
+    use connectors::engine::{Connection, Credentials, ReadPosition, Source, SpecSource};
+    let spec = connectors::spec::builtin_specs()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == "shopify")
+        .unwrap();
+    let app = OAuthApp {
+        client_id: "c".into(),
+        client_secret: SecretString::from("s"),
+        redirect_url: "https://patchbay.example/oauth/callback".into(),
+    };
+    let http = OutboundClient::new(HttpConfig::default()).unwrap();
+    for shop in [
+        "evil.example/x?",
+        "evil.example#",
+        "a@evil.example",
+        "acme outfitters",
+        "",
+        &"a".repeat(61),
+    ] {
+        let vars = BTreeMap::from([("shop".to_owned(), shop.to_owned())]);
+        let err = OAuthClient::new(&spec, &app, &vars, http.clone())
+            .err()
+            .expect(shop);
+        assert_eq!(err.class, ErrorClass::Permanent);
+        assert!(err.message.contains("Shop name"), "{err}");
+
+        let source = SpecSource::new(
+            Connection {
+                spec: std::sync::Arc::new(spec.clone()),
+                credentials: Credentials::OAuth2 {
+                    access_token: SecretString::from("t"),
+                },
+                vars,
+            },
+            http.clone(),
+        );
+        let err = source
+            .read_page("customers", &ReadPosition::default())
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("Shop name"), "{err}");
+    }
+    let ok = BTreeMap::from([("shop".to_owned(), "acme-outfitters".to_owned())]);
+    assert!(OAuthClient::new(&spec, &app, &ok, http).is_ok());
+}

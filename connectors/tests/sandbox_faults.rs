@@ -198,3 +198,20 @@ async fn faults_spare_the_oauth_endpoints() {
         "then the malformed one"
     );
 }
+
+#[tokio::test]
+async fn the_fault_api_is_off_unless_configured() {
+    let sb = spawn(SandboxConfig {
+        fault_api: false,
+        ..config()
+    })
+    .await;
+    let res = http()
+        .post(format!("{}/_sandbox/faults", sb.base_url))
+        .json(&serde_json::json!({"hang_next": 5}))
+        .send()
+        .await
+        .expect("request");
+    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_eq!(sb.sandbox.faults().settings().hang_next, 0);
+}

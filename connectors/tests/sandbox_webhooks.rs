@@ -233,6 +233,21 @@ async fn unsubscribing_stops_deliveries() {
         .await
         .expect("subscribe");
     assert_eq!(bad.status(), 422);
+    // Only this machine: no cloud metadata, no private network, no other host.
+    for elsewhere in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/hook",
+        "https://example.com/hook",
+    ] {
+        let refused = http()
+            .post(format!("{base}/webhooks/subscriptions"))
+            .bearer_auth(&tokens.access)
+            .json(&json!({"url": elsewhere}))
+            .send()
+            .await
+            .expect("subscribe");
+        assert_eq!(refused.status(), 422, "{elsewhere}");
+    }
     let anonymous = http()
         .post(format!("{base}/webhooks/subscriptions"))
         .json(&json!({"url": url}))

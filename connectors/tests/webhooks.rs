@@ -527,7 +527,7 @@ proptest! {
     #[test]
     fn signed_bodies_verify_and_flipped_bits_do_not(
         scheme in any_scheme(),
-        secret in proptest::collection::vec(any::<u8>(), 0..80),
+        secret in proptest::collection::vec(any::<u8>(), 1..80),
         body in proptest::collection::vec(any::<u8>(), 1..200),
         now in any::<i64>(),
         index in any::<prop::sample::Index>(),
@@ -537,5 +537,30 @@ proptest! {
         let mut tampered = body.clone();
         tampered[index.index(body.len())] ^= 0x01;
         prop_assert_eq!(verify(&scheme, &secret, &map, &tampered, now), Err(WebhookError::BadSignature));
+    }
+}
+
+#[test]
+fn an_empty_secret_verifies_nothing() {
+    for scheme in [
+        SignatureScheme::Stripe {
+            header: "stripe-signature".into(),
+            tolerance_secs: 300,
+        },
+        SignatureScheme::Github {
+            header: "x-hub-signature-256".into(),
+        },
+        SignatureScheme::Shopify {
+            header: "x-shopify-hmac-sha256".into(),
+        },
+    ] {
+        let (name, value) = sign(&scheme, b"", b"{}", 1_700_000_000);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(name, value);
+        assert_eq!(
+            verify(&scheme, b"", &headers, b"{}", 1_700_000_000),
+            Err(WebhookError::BadSignature),
+            "{scheme:?}"
+        );
     }
 }

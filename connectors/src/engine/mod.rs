@@ -144,8 +144,13 @@ pub trait Destination: Send + Sync {
     }
 }
 
+/// The most pages one read may take: a provider that pages forever is cut off, not followed.
+pub const MAX_PAGES: usize = 1_000_000;
+
 /// Reads every page of a stream from `cursor`, calling `each` per page. Returns the high-water
-/// mark to store for the next sync.
+/// mark to store for the next sync: the greatest cursor value of any page, never lower than
+/// `cursor` (pages need not arrive in cursor order). A page token seen before ends the read
+/// with an error rather than a loop.
 pub async fn read_all<F>(
     source: &dyn Source,
     stream: &str,
@@ -160,16 +165,93 @@ where
         page: None,
     };
     let mut high_water = cursor;
-    loop {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..MAX_PAGES {
         let page = source.read_page(stream, &position).await?;
         let next = page.next.clone();
-        if page.high_water.is_some() {
-            high_water = page.high_water.clone();
+        if let Some(mark) = &page.high_water {
+            if high_water
+                .as_deref()
+                .is_none_or(|hw| source::later(mark, hw))
+            {
+                high_water = Some(mark.clone());
+            }
         }
         each(page)?;
         match next {
-            Some(token) => position.page = Some(token),
+            Some(token) => {
+                if !seen.insert(serde_json::to_string(&token).unwrap_or_default()) {
+                    return Err(ConnectorError::permanent(format!(
+                        "stream `{stream}`: the provider sent a page it had already sent; stopping instead of looping"
+                    )));
+                }
+                position.page = Some(token);
+            }
             None => return Ok(high_water),
         }
+    }
+    Err(ConnectorError::permanent(format!(
+        "stream `{stream}`: more than {MAX_PAGES} pages; stopping"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+    use std::sync::Mutex;
+
+    /// A source that serves scripted pages.
+    struct Scripted(Mutex<Vec<Page>>);
+
+    #[async_trait]
+    impl Source for Scripted {
+        async fn read_page(&self, _: &str, _: &ReadPosition) -> Result<Page, ConnectorError> {
+            Ok(self.0.lock().unwrap().remove(0))
+        }
+    }
+
+    fn page(mark: &str, next: Option<&str>) -> Page {
+        Page {
+            records: vec![Record::new(mark, serde_json::json!({ "updated_at": mark }))],
+            next: next.map(|n| PageToken::Param(n.to_owned())),
+            high_water: Some(mark.to_owned()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_high_water_mark_is_the_greatest_of_all_pages() {
+        let source = Scripted(Mutex::new(vec![
+            page("2024-03-01T00:00:00Z", Some("b")),
+            page("2024-01-01T00:00:00Z", None),
+        ]));
+        let mark = read_all(
+            &source,
+            "s",
+            Some("2023-01-01T00:00:00Z".into()),
+            |_| Ok(()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(mark.as_deref(), Some("2024-03-01T00:00:00Z"));
+    }
+
+    #[tokio::test]
+    async fn alternating_page_tokens_end_the_read() {
+        let source = Scripted(Mutex::new(vec![
+            page("1", Some("a")),
+            page("2", Some("b")),
+            page("3", Some("a")),
+            page("4", None),
+        ]));
+        let mut pages = 0;
+        let err = read_all(&source, "s", None, |_| {
+            pages += 1;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(err.message.contains("already sent"), "{err}");
+        assert_eq!(pages, 3);
     }
 }

@@ -13,6 +13,9 @@ use url::Url;
 impl Connection {
     /// The API root with its variables filled in.
     pub fn base_url(&self) -> Result<Url, ConnectorError> {
+        self.spec
+            .check_inputs(&self.vars)
+            .map_err(|e| ConnectorError::permanent(format!("{}: {e}", self.spec.id)))?;
         let rendered = template::render(&self.spec.base_url, &self.vars, Escape::None)
             .map_err(|e| ConnectorError::permanent(format!("{}: base_url: {e}", self.spec.id)))?;
         Url::parse(&rendered).map_err(|e| {

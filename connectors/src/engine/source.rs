@@ -258,25 +258,21 @@ impl Source for SpecSource {
                 }
             }
             Pagination::Cursor { .. } => None,
-            Pagination::Offset { page_size, .. } => {
+            // Offset and page numbers go on until an empty page: an API that caps the page size
+            // below what was asked for must not end the read early.
+            Pagination::Offset { .. } => {
                 let offset = match &position.page {
                     Some(PageToken::Offset(n)) => *n,
                     _ => 0,
                 };
-                (records.len() as u64 >= u64::from(*page_size))
-                    .then(|| PageToken::Offset(offset + u64::from(*page_size)))
+                (!records.is_empty()).then(|| PageToken::Offset(offset + records.len() as u64))
             }
-            Pagination::Page {
-                page_size, start, ..
-            } => {
+            Pagination::Page { start, .. } => {
                 let n = match &position.page {
                     Some(PageToken::Page(n)) => *n,
                     _ => *start,
                 };
-                let full = page_size.map_or(!records.is_empty(), |size| {
-                    records.len() as u64 >= u64::from(size)
-                });
-                full.then(|| PageToken::Page(n + 1))
+                (!records.is_empty()).then(|| PageToken::Page(n + 1))
             }
             Pagination::LinkHeader { .. } => res
                 .headers
@@ -322,7 +318,7 @@ impl Source for SpecSource {
 /// Whether cursor value `a` is later than `b`: numerically when both are numbers, as instants
 /// when both are timestamps (Shopify's carry the shop's offset, which changes with daylight
 /// saving, so `01:10-05:00` follows `01:50-04:00`), else as strings.
-fn later(a: &str, b: &str) -> bool {
+pub(crate) fn later(a: &str, b: &str) -> bool {
     if let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) {
         return x > y;
     }

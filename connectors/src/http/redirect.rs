@@ -54,7 +54,26 @@ pub(crate) fn next_hop(
         }
     }
     if next.url.origin() != req.url.origin() {
+        // A body may hold secrets (a token, a client secret): it never follows to another origin.
+        if next.body.is_some() {
+            return Err(ConnectorError::permanent(format!(
+                "refusing to resend a request body from {} to another origin",
+                target(&req.url)
+            ))
+            .with_status(resp.status));
+        }
         for name in [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE] {
+            next.headers.remove(name);
+        }
+        // Custom credential headers (an `X-Shopify-Access-Token`, an API-key header) are marked
+        // sensitive when set: drop every such header too.
+        let sensitive: Vec<_> = next
+            .headers
+            .iter()
+            .filter(|(_, v)| v.is_sensitive())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for name in sensitive {
             next.headers.remove(name);
         }
     }
@@ -64,6 +83,32 @@ pub(crate) fn next_hop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_credentials_and_bodies_never_follow_to_another_origin() {
+        let mut token = HeaderValue::from_static("shpat_secret");
+        token.set_sensitive(true);
+        let mut req = OutboundRequest::get(Url::parse("https://a.test/x").unwrap());
+        req.headers.insert("x-shopify-access-token", token);
+        let next = next_hop(&req, &redirect(302, "https://b.test/y"))
+            .unwrap()
+            .unwrap();
+        assert!(next.headers.get("x-shopify-access-token").is_none());
+        let same = next_hop(&req, &redirect(302, "/z")).unwrap().unwrap();
+        assert!(
+            same.headers.get("x-shopify-access-token").is_some(),
+            "same origin keeps it"
+        );
+
+        let post = OutboundRequest::post_form(
+            Url::parse("https://a.test/revoke").unwrap(),
+            &[("token", "t")],
+        );
+        assert!(next_hop(&post, &redirect(307, "https://b.test/revoke")).is_err());
+        assert!(next_hop(&post, &redirect(307, "/revoke2"))
+            .unwrap()
+            .is_some());
+    }
     use crate::error::ErrorClass;
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue};
@@ -136,7 +181,8 @@ mod tests {
             "http://a.test/z",
             "https://a.test:8443/z",
         ] {
-            let next = next_hop(&post(), &redirect(307, location))
+            // A 302 after a POST becomes a GET without body, so it may follow, without credentials.
+            let next = next_hop(&post(), &redirect(302, location))
                 .unwrap()
                 .unwrap();
             assert!(!next.headers.contains_key(AUTHORIZATION), "{location}");

@@ -76,8 +76,8 @@
 //!   and on injected faults, which play the part of a failing proxy in front of the API).
 //!
 //! ## Fault switches
-//! `GET /_sandbox/faults` reads and `POST /_sandbox/faults` sets (JSON, any subset of the
-//! fields) the switches of [`Faults`]: `fail_next`, `slow_ms`, `hang_next`, `malformed_next`,
+//! With `SandboxConfig::fault_api` on, `GET /_sandbox/faults` reads and `POST /_sandbox/faults`
+//! sets (JSON, any subset of the fields) the switches of [`Faults`]: `fail_next`, `slow_ms`, `hang_next`, `malformed_next`,
 //! `revoke_tokens`. They apply to `/shop`, `/crm` and `/api`, not to `/oauth` (except
 //! `revoke_tokens`) nor to `/webhooks`.
 
@@ -123,6 +123,9 @@ pub struct SandboxConfig {
     pub rate_limit_per_sec: u32,
     /// Secret that signs outgoing webhooks.
     pub webhook_secret: String,
+    /// Serve `/_sandbox/faults`, which lets anyone who can reach the sandbox break it on
+    /// purpose. Off by default; tests turn it on (and can always use [`Sandbox::faults`]).
+    pub fault_api: bool,
 }
 
 impl Default for SandboxConfig {
@@ -134,6 +137,7 @@ impl Default for SandboxConfig {
             access_token_ttl: Duration::from_secs(3600),
             rate_limit_per_sec: 50,
             webhook_secret: "whsec_sandbox_demo".to_owned(),
+            fault_api: false,
         }
     }
 }
@@ -275,20 +279,24 @@ impl Sandbox {
                 state.clone(),
                 auth::require_token,
             ));
-        Router::new()
+        let router = Router::new()
             .route(
                 "/oauth/authorize",
                 get(oauth::authorize_page).post(oauth::authorize_decision),
             )
             .route("/oauth/token", post(token_endpoint::token))
             .route("/oauth/revoke", post(token_endpoint::revoke))
-            .route(
+            .merge(faulty)
+            .merge(hooks);
+        let router = if state.config.fault_api {
+            router.route(
                 "/_sandbox/faults",
                 get(faults::get_faults).post(faults::set_faults),
             )
-            .merge(faulty)
-            .merge(hooks)
-            .with_state(state)
+        } else {
+            router
+        };
+        router.with_state(state)
     }
 
     /// Binds 127.0.0.1 on a free port and serves the sandbox in a tokio task.

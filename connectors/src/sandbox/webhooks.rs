@@ -204,6 +204,21 @@ pub(crate) async fn subscribe(
                 "url must be an absolute http(s) URL",
             )
         })?;
+    // The sandbox is a local tool: it delivers to this machine only, so that anyone who can get
+    // a sandbox token cannot make it call other hosts (cloud metadata, a private network).
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if !loopback {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_subscription",
+            "the sandbox delivers webhooks to this machine only: use a 127.0.0.1 or localhost URL",
+        ));
+    }
     let id = format!("whs_{}", uuid::Uuid::new_v4().simple());
     let hooks = &inner.webhooks;
     write(&hooks.subscriptions).push(Subscription {

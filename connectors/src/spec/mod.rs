@@ -341,7 +341,55 @@ pub struct WebhookSpec {
     pub event_type_pointer: Option<String>,
 }
 
+impl ConnectionField {
+    /// Checks a value a user typed: its length, and its characters — the `allowed_chars` when
+    /// the spec gives them, otherwise anything but URL delimiters, whitespace and control
+    /// characters, because values are written into URLs (`https://{shop}.myshopify.com`) and a
+    /// `/`, `?`, `#`, `@` or `:` would move the request, and the credentials, to another host.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        if value.is_empty() {
+            return Err(format!("{} is required", self.label));
+        }
+        if value.chars().count() > self.max_len {
+            return Err(format!(
+                "{} is at most {} characters",
+                self.label, self.max_len
+            ));
+        }
+        let bad = match &self.allowed_chars {
+            Some(allowed) => value.chars().find(|c| !allowed.contains(*c)),
+            None if self.secret => value.chars().find(|c| c.is_control()),
+            None => value
+                .chars()
+                .find(|c| c.is_whitespace() || c.is_control() || "/?#@:\\%".contains(*c)),
+        };
+        match bad {
+            Some(c) => Err(format!(
+                "{} cannot contain `{}`",
+                self.label,
+                c.escape_default()
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 impl ProviderSpec {
+    /// Checks every user-entered value in `vars` (connection fields and stream inputs) before
+    /// any of them is written into a URL.
+    pub fn check_inputs(&self, vars: &BTreeMap<String, String>) -> Result<(), String> {
+        let fields = self
+            .connection_fields
+            .iter()
+            .chain(self.streams.iter().flat_map(|s| s.inputs.iter()));
+        for field in fields {
+            if let Some(value) = vars.get(&field.name) {
+                field.check(value)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn stream(&self, name: &str) -> Option<&StreamSpec> {
         self.streams.iter().find(|s| s.name == name)
     }

@@ -32,6 +32,7 @@ pub fn config() -> SandboxConfig {
             name: CLIENT_NAME.into(),
         }],
         rate_limit_per_sec: 0,
+        fault_api: true,
         ..SandboxConfig::default()
     }
 }
