@@ -385,8 +385,11 @@ impl OAuthClient {
                         token_error_class(&code),
                         format!("{provider} refused the token request: {code}"),
                     ),
+                    // The parse error quotes the offending value, which may be the token itself:
+                    // name only where it failed.
                     None => ConnectorError::permanent(format!(
-                        "{provider}: the token response was not understood: {e}"
+                        "{provider}: the token response was not understood (at `{}`)",
+                        e.path()
                     )),
                 }
             }

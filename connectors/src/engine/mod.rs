@@ -40,6 +40,19 @@ pub enum Credentials {
     None,
 }
 
+impl Credentials {
+    /// The secret strings, to scrub from anything that might be shown or logged.
+    pub fn secrets(&self) -> Vec<&str> {
+        use secrecy::ExposeSecret;
+        match self {
+            Credentials::OAuth2 { access_token } => vec![access_token.expose_secret()],
+            Credentials::ApiKey { key } => vec![key.expose_secret()],
+            Credentials::Basic { password, .. } => vec![password.expose_secret()],
+            Credentials::None => Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

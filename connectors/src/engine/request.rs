@@ -180,10 +180,16 @@ pub fn response_error(conn: &Connection, res: &crate::http::OutboundResponse) ->
             class = ErrorClass::RateLimited { retry_after };
         }
     }
-    let snippet: String = String::from_utf8_lossy(&res.body)
+    let mut snippet: String = String::from_utf8_lossy(&res.body)
         .chars()
         .take(200)
         .collect();
+    // A provider that echoes the request must not put our credentials into an error message.
+    for secret in conn.credentials.secrets() {
+        if !secret.is_empty() {
+            snippet = snippet.replace(secret, "[redacted]");
+        }
+    }
     ConnectorError::new(
         class,
         format!(
@@ -245,5 +251,36 @@ impl Api {
             return Err(response_error(&self.connection, &res));
         }
         Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::OutboundResponse;
+
+    #[test]
+    fn errors_never_echo_the_credentials() {
+        let spec = crate::spec::builtin_specs()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == "stripe")
+            .unwrap();
+        let conn = Connection {
+            spec: std::sync::Arc::new(spec),
+            credentials: Credentials::ApiKey {
+                key: secrecy::SecretString::from("sk_live_abc123"),
+            },
+            vars: BTreeMap::new(),
+        };
+        let res = OutboundResponse {
+            status: 400,
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::from_static(br#"{"error":"bad request with key sk_live_abc123"}"#),
+            url: Url::parse("https://api.stripe.com/v1/customers").unwrap(),
+        };
+        let err = response_error(&conn, &res);
+        assert!(!err.message.contains("sk_live_abc123"), "{err}");
+        assert!(err.message.contains("[redacted]"), "{err}");
     }
 }

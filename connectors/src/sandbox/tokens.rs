@@ -21,11 +21,20 @@ use super::scopes::Scopes;
 const CODE_TTL: Duration = Duration::from_secs(60);
 
 /// Who is calling the API: resolved from a valid access token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Caller {
     pub(crate) token: String,
     pub(crate) client_id: String,
     pub(crate) scopes: Scopes,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A successful token response, before serialisation.
