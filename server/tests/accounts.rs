@@ -329,6 +329,18 @@ async fn change_password(db: PgPool) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["field"], "confirm_password");
 
+    // Another session of Alice's, say on a stolen laptop.
+    let laptop = client();
+    let (status, _) = app
+        .call_json(
+            &laptop,
+            "login",
+            &[("email", "alice@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!app.session(&laptop).await.is_null());
+
     let (status, body) = app
         .call_json(
             &alice,
@@ -345,6 +357,10 @@ async fn change_password(db: PgPool) {
         app.session(&alice).await["user"]["email"],
         "alice@example.com",
         "still signed in"
+    );
+    assert!(
+        app.session(&laptop).await.is_null(),
+        "every other session ended"
     );
 
     let (status, _) = app
@@ -441,4 +457,41 @@ async fn idle_sessions_expire(db: PgPool) {
             .await
             .unwrap();
     assert_eq!(stale, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_burst_of_concurrent_guesses_cannot_pass_the_limit(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.user("Alice", "alice@example.com").await;
+    let c = client();
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (url, c) = (app.url("/api/login"), c.clone());
+        guesses.spawn(async move {
+            let password = format!("wrong password {i}");
+            c.post(url)
+                .form(&[
+                    ("email", "alice@example.com"),
+                    ("password", password.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let statuses: Vec<StatusCode> = guesses.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        checked as i64 <= app::domain::accounts::MAX_FAILURES_PER_ACCOUNT,
+        "{statuses:?}"
+    );
+    assert_eq!(checked + refused, 20, "{statuses:?}");
 }

@@ -53,7 +53,7 @@ pub async fn sign_up(
             let state = state()?;
             let session = session().await?;
             let user = accounts::sign_up(&state.pool, &email, &display_name, &password).await?;
-            start_session(&session, user.id, None).await?;
+            start_session(&state, &session, user.id, None).await?;
             tracing::info!(user_id = %user.id, "account created");
             leptos_axum::redirect(&safe_return_path(next.as_deref()));
             Ok(())
@@ -79,7 +79,7 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
                 .await?
                 .first()
                 .map(|o| o.id);
-            start_session(&session, user.id, first_org).await?;
+            start_session(&state, &session, user.id, first_org).await?;
             tracing::info!(user_id = %user.id, "signed in");
             leptos_axum::redirect(&safe_return_path(next.as_deref()));
             Ok(())
@@ -127,7 +127,7 @@ pub async fn change_password(
             }
             accounts::change_password(&state.pool, user.id, &current_password, &new).await?;
             let active = session_get(&session, ACTIVE_ORG_KEY).await?;
-            start_session(&session, user.id, active).await?;
+            start_session(&state, &session, user.id, active).await?;
             tracing::info!(user_id = %user.id, "password changed");
             leptos_axum::redirect("/account?saved=password");
             Ok(())

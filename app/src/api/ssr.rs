@@ -13,6 +13,8 @@ use uuid::Uuid;
 pub const USER_KEY: &str = "user_id";
 /// Session key of the active organization's id.
 pub const ACTIVE_ORG_KEY: &str = "active_org";
+/// Session key of the user's session epoch when the session started.
+pub const EPOCH_KEY: &str = "epoch";
 
 pub fn state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| {
@@ -50,15 +52,23 @@ pub async fn session_set(session: &Session, key: &str, value: Uuid) -> Result<()
 }
 
 /// Starts a fresh session for `user`: a new id (so a planted session id is worthless), the user,
-/// and their active organization.
+/// their session epoch, and their active organization.
 pub async fn start_session(
+    state: &AppState,
     session: &Session,
     user: Uuid,
     active_org: Option<Uuid>,
 ) -> Result<(), AppError> {
+    let epoch = accounts::session_epoch(&state.pool, user)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     session.cycle_id().await.map_err(session_err)?;
     session.clear().await;
     session_set(session, USER_KEY, user).await?;
+    session
+        .insert(EPOCH_KEY, epoch)
+        .await
+        .map_err(session_err)?;
     if let Some(org) = active_org {
         session_set(session, ACTIVE_ORG_KEY, org).await?;
     }
@@ -69,14 +79,19 @@ pub async fn end_session(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(session_err)
 }
 
-/// The signed-in user, if any. A session whose user was deleted counts as signed out.
+/// The signed-in user, if any. A session whose user was deleted, or that started before the
+/// user's password last changed, counts as signed out.
 pub async fn current_user(
     state: &AppState,
     session: &Session,
 ) -> Result<Option<UserInfo>, AppError> {
-    match session_get(session, USER_KEY).await? {
-        Some(id) => accounts::find(&state.pool, id).await,
-        None => Ok(None),
+    let Some(id) = session_get(session, USER_KEY).await? else {
+        return Ok(None);
+    };
+    let started: Option<i32> = session.get(EPOCH_KEY).await.map_err(session_err)?;
+    match accounts::find_with_epoch(&state.pool, id).await? {
+        Some((user, epoch)) if started == Some(epoch) => Ok(Some(user)),
+        _ => Ok(None),
     }
 }
 

@@ -18,6 +18,15 @@ pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
 pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
 pub const THROTTLE_WINDOW_MINUTES: i32 = 15;
 
+/// At most this many hashes at once: each takes 19 MiB and a core, and the blocking pool would
+/// otherwise run hundreds side by side under a burst of sign-ups or log-ins.
+static HASH_PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
+    tokio::sync::Semaphore::new(cores.max(2))
+});
+
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -25,6 +34,7 @@ fn argon2() -> Argon2<'static> {
 
 /// Hashes a password with a fresh random salt.
 pub async fn hash_password(password: &str) -> anyhow::Result<String> {
+    let _permit = HASH_PERMITS.acquire().await.context("hashing permits")?;
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
         argon2()
@@ -38,6 +48,7 @@ pub async fn hash_password(password: &str) -> anyhow::Result<String> {
 
 /// Checks a password against a stored hash. A malformed hash counts as a mismatch.
 pub async fn verify_password(password: &str, hash: &str) -> anyhow::Result<bool> {
+    let _permit = HASH_PERMITS.acquire().await.context("hashing permits")?;
     let password = password.to_owned();
     let hash = hash.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -109,7 +120,29 @@ pub async fn sign_up(
 /// The message for every failed sign-in, whatever the reason.
 pub const BAD_CREDENTIALS: &str = "That email and password do not match an account.";
 
-/// Checks credentials, throttling failures per account and per client address.
+/// The longest email an account can have; longer input is refused before it reaches the database.
+const MAX_EMAIL_LEN: usize = 254;
+
+/// The throttling key of a client address: IPv4 as is, IPv6 by its /64, since one host usually
+/// holds a whole /64.
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Checks credentials, throttling attempts per account and per client address.
+///
+/// The attempt is recorded before the password is checked and counted together with the others,
+/// so a burst of concurrent guesses sees itself and cannot slip past the limit; a success
+/// clears the account's record.
 pub async fn authenticate(
     pool: &PgPool,
     email: &str,
@@ -117,17 +150,27 @@ pub async fn authenticate(
     ip: Option<IpAddr>,
 ) -> Result<UserInfo, AppError> {
     let email_key = email.trim().to_lowercase();
+    if email_key.len() > MAX_EMAIL_LEN {
+        return Err(AppError::invalid("form", BAD_CREDENTIALS));
+    }
+    let address = ip.map(address_key);
+    sqlx::query("insert into login_failures (email_key, ip) values ($1, $2)")
+        .bind(&email_key)
+        .bind(&address)
+        .execute(pool)
+        .await?;
     let (by_account, by_address): (i64, i64) = sqlx::query_as(
         "select count(*) filter (where email_key = $1), count(*) filter (where ip = $2) \
          from login_failures \
          where (email_key = $1 or ip = $2) and created_at > now() - make_interval(mins => $3)",
     )
     .bind(&email_key)
-    .bind(ip.map(|ip| ip.to_string()))
+    .bind(&address)
     .bind(THROTTLE_WINDOW_MINUTES)
     .fetch_one(pool)
     .await?;
-    if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
+    // The counts include this attempt.
+    if by_account > MAX_FAILURES_PER_ACCOUNT || by_address > MAX_FAILURES_PER_ADDRESS {
         return Err(AppError::rate_limited(format!(
             "Too many failed attempts. Wait {THROTTLE_WINDOW_MINUTES} minutes and try again."
         )));
@@ -153,17 +196,45 @@ pub async fn authenticate(
             Ok(row.into())
         }
         _ => {
-            sqlx::query("insert into login_failures (email_key, ip) values ($1, $2)")
-                .bind(&email_key)
-                .bind(ip.map(|ip| ip.to_string()))
-                .execute(pool)
-                .await?;
             sqlx::query("delete from login_failures where created_at < now() - interval '1 day'")
                 .execute(pool)
                 .await?;
             Err(AppError::invalid("form", BAD_CREDENTIALS))
         }
     }
+}
+
+/// The user's session epoch (see the `session_epoch` migration).
+pub async fn session_epoch(pool: &PgPool, user: Uuid) -> Result<Option<i32>, AppError> {
+    Ok(
+        sqlx::query_scalar("select session_epoch from users where id = $1")
+            .bind(user)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// A user and their session epoch, in one query, for checking a session on every request.
+pub async fn find_with_epoch(pool: &PgPool, id: Uuid) -> Result<Option<(UserInfo, i32)>, AppError> {
+    let row: Option<(Uuid, String, String, bool, i32)> = sqlx::query_as(
+        "select id, email, display_name, is_platform_admin, session_epoch from users where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(
+        row.map(|(id, email, display_name, is_platform_admin, epoch)| {
+            (
+                UserInfo {
+                    id,
+                    email,
+                    display_name,
+                    is_platform_admin,
+                },
+                epoch,
+            )
+        }),
+    )
 }
 
 /// Looks a user up by id.
@@ -206,11 +277,14 @@ pub async fn change_password(
         ));
     }
     let new_hash = hash_password(new.expose()).await?;
-    sqlx::query("update users set password_hash = $2 where id = $1")
-        .bind(user)
-        .bind(new_hash)
-        .execute(pool)
-        .await?;
+    // Bumping the epoch ends every session started before the change.
+    sqlx::query(
+        "update users set password_hash = $2, session_epoch = session_epoch + 1 where id = $1",
+    )
+    .bind(user)
+    .bind(new_hash)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -223,4 +297,23 @@ pub async fn set_platform_admin(pool: &PgPool, email: &Email, admin: bool) -> an
         .await
         .context("updating the platform-admin flag")?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_clients_are_throttled_by_their_64() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = address_key("2001:db8:1:2:bbbb::9".parse().unwrap());
+        let other = address_key("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7"
+        );
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
 }

@@ -209,7 +209,8 @@ pub async fn add_member(
 /// single owner left and is refused.
 async fn lock_owner_count(conn: &mut PgConnection, tenant: Uuid) -> Result<usize, AppError> {
     let owners: Vec<Uuid> = sqlx::query_scalar(
-        "select user_id from memberships where tenant_id = $1 and role = 'owner' for update",
+        "select user_id from memberships where tenant_id = $1 and role = 'owner' \
+         order by user_id for update",
     )
     .bind(tenant)
     .fetch_all(conn)
@@ -233,7 +234,9 @@ pub async fn change_role(
     role: Role,
 ) -> Result<(), AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
-    // Lock first, then read roles: a concurrent change commits before we look, not after.
+    // Outsiders are turned away before they can lock anything; then lock, then read the roles
+    // that count, so a concurrent change commits before we look, not after.
+    role_in(&mut tx, tenant, actor).await?;
     let owners = lock_owner_count(&mut tx, tenant).await?;
     let actor_role = role_in(&mut tx, tenant, actor).await?;
     if !actor_role.can_manage_members() {
@@ -279,6 +282,7 @@ pub async fn remove_member(
     user: Uuid,
 ) -> Result<(), AppError> {
     let mut tx = db::tenant_tx(pool, tenant, actor).await?;
+    role_in(&mut tx, tenant, actor).await?;
     let owners = lock_owner_count(&mut tx, tenant).await?;
     let actor_role = role_in(&mut tx, tenant, actor).await?;
     let current = target_role(&mut tx, tenant, user).await?;
