@@ -237,16 +237,6 @@ pub async fn find_with_epoch(pool: &PgPool, id: Uuid) -> Result<Option<(UserInfo
     )
 }
 
-/// Looks a user up by id.
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<UserInfo>, AppError> {
-    let row: Option<UserRow> =
-        sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(Into::into))
-}
-
 /// Looks a user up by email (any letter case).
 pub async fn find_by_email(pool: &PgPool, email: &Email) -> Result<Option<UserInfo>, AppError> {
     let row: Option<UserRow> = sqlx::query_as(&format!(
