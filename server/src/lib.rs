@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod logos;
 pub mod middleware;
 pub mod router;
 pub mod telemetry;

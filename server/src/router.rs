@@ -47,6 +47,7 @@ pub fn build_router(state: ServerState) -> Router {
     let app_state = AppState {
         pool: state.pool.clone(),
     };
+    let app_state_for_routes = app_state.clone();
     let routes = generate_route_list(App);
     let context = move || provide_context(app_state.clone());
 
@@ -60,6 +61,20 @@ pub fn build_router(state: ServerState) -> Router {
         .with_expiry(Expiry::OnInactivity(idle));
 
     let pool = state.pool.clone();
+    let logo_routes = Router::new()
+        .route("/logos/{hash}", get(crate::logos::serve))
+        .with_state(state.pool.clone())
+        .merge(
+            Router::new()
+                .route(
+                    "/vendor/listings/{id}/logo",
+                    axum::routing::post(crate::logos::upload),
+                )
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::logos::UPLOAD_BODY_LIMIT,
+                ))
+                .with_state(app_state_for_routes),
+        );
     let site = Router::new()
         .leptos_routes_with_context(&leptos_options, routes, context.clone(), {
             let options = leptos_options.clone();
@@ -73,6 +88,7 @@ pub fn build_router(state: ServerState) -> Router {
     Router::new()
         .route("/healthz", get(move || healthz(pool.clone())))
         .route("/favicon.svg", get(favicon))
+        .merge(logo_routes)
         .merge(site)
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(

@@ -3,7 +3,10 @@
 //! that tests and docs can name them.
 
 pub mod auth;
+pub mod catalog;
+pub mod listings;
 pub mod orgs;
+pub mod review;
 
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -105,6 +105,30 @@ pub async fn require_user() -> Result<(AppState, Session, UserInfo), AppError> {
     Ok((state, session, user))
 }
 
+/// The user's active organization: the one chosen in the header while they still belong to it,
+/// else their first.
+pub async fn active_org(
+    state: &AppState,
+    session: &Session,
+    user: Uuid,
+) -> Result<Option<Uuid>, AppError> {
+    let orgs = crate::domain::orgs::list_for_user(&state.pool, user).await?;
+    let stored = session_get(session, ACTIVE_ORG_KEY).await?;
+    Ok(stored
+        .filter(|id| orgs.iter().any(|o| o.id == *id))
+        .or_else(|| orgs.first().map(|o| o.id)))
+}
+
+/// The signed-in user and their active organization, for the vendor console (the domain checks
+/// that the organization is a vendor and that the user belongs to it).
+pub async fn require_vendor() -> Result<(AppState, UserInfo, Uuid), AppError> {
+    let (state, session, user) = require_user().await?;
+    let org = active_org(&state, &session, user.id)
+        .await?
+        .ok_or_else(|| AppError::forbidden("Create a vendor organization to publish listings."))?;
+    Ok((state, user, org))
+}
+
 /// A same-site path to return to after a form, or `/`. Refuses anything that could leave the site
 /// (`//host`, `/\host`, absolute URLs).
 pub fn safe_return_path(next: Option<&str>) -> String {

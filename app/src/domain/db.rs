@@ -38,6 +38,8 @@ pub enum Scope {
     User(Uuid),
     /// Platform-wide: platform admins, workers and the demo seed. Policies name this flag.
     System,
+    /// No tenant and no user: what anyone may read, such as the published catalog.
+    Public,
 }
 
 /// Begins a transaction bound to `scope`. This is the one way domain code reaches tenant data.
@@ -46,6 +48,7 @@ pub async fn begin(pool: &PgPool, scope: Scope) -> sqlx::Result<Transaction<'sta
         Scope::Tenant { tenant, user } => (Some(tenant), user, false),
         Scope::User(user) => (None, Some(user), false),
         Scope::System => (None, None, true),
+        Scope::Public => (None, None, false),
     };
     let mut tx = pool.begin().await?;
     sqlx::query(

@@ -5,6 +5,9 @@ pub mod accounts;
 pub mod audit;
 pub mod db;
 pub mod demo;
+pub mod listings;
+pub mod logos;
+pub mod markdown;
 pub mod orgs;
 
 use sqlx::PgPool;

@@ -67,6 +67,9 @@ pub fn TextField(
     /// Extra classes on the wrapper.
     #[prop(optional)]
     class: &'static str,
+    /// Leave the input optional (it is required by default).
+    #[prop(optional)]
+    optional: bool,
 ) -> impl IntoView {
     let id = id.unwrap_or(name);
     let help_id = help.as_ref().map(|_| format!("{name}-help"));
@@ -95,7 +98,7 @@ pub fn TextField(
                 name=name
                 type=kind
                 autocomplete=autocomplete
-                required
+                required=!optional
                 aria-invalid=invalid
                 aria-describedby=described_by
             />

@@ -3,11 +3,16 @@
 
 mod account;
 mod auth;
+mod catalog;
+mod editor;
+mod editor_recipe;
 mod forms;
 mod layout;
 mod orgs;
 mod pages;
+mod review;
 mod session;
+mod vendor;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
@@ -86,10 +91,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("account") view=account::AccountPage ssr=SsrMode::Async />
                     <Route path=path!("orgs/new") view=orgs::NewOrgPage ssr=SsrMode::Async />
                     <Route path=path!("orgs/:id") view=orgs::OrgPage ssr=SsrMode::Async />
-                    <Route path=path!("marketplace") view=pages::Marketplace ssr=SsrMode::Async />
+                    <Route path=path!("marketplace") view=catalog::MarketplacePage ssr=SsrMode::Async />
+                    <Route path=path!("marketplace/:slug") view=catalog::ListingDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("marketplace/:slug/connect") view=catalog::ConnectPage ssr=SsrMode::Async />
                     <Route path=path!("installs") view=pages::Installs ssr=SsrMode::Async />
-                    <Route path=path!("vendor") view=pages::Vendor ssr=SsrMode::Async />
+                    <Route path=path!("vendor") view=vendor::VendorPage ssr=SsrMode::Async />
+                    <Route path=path!("vendor/listings/:id") view=editor::EditorPage ssr=SsrMode::Async />
                     <Route path=path!("admin") view=pages::Admin ssr=SsrMode::Async />
+                    <Route path=path!("admin/reviews") view=review::ReviewQueuePage ssr=SsrMode::Async />
+                    <Route path=path!("admin/reviews/:id") view=review::ReviewPage ssr=SsrMode::Async />
                 </Routes>
             </main>
             <layout::Footer />

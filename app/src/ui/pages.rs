@@ -94,25 +94,8 @@ fn Dashboard(info: SessionInfo) -> impl IntoView {
     }
 }
 
-#[component]
-pub fn Marketplace() -> impl IntoView {
-    view! {
-        <Title text="Marketplace" />
-        <header class="page-header">
-            <div>
-                <p class="eyebrow">"Marketplace"</p>
-                <h1>"Integrations"</h1>
-            </div>
-        </header>
-        <div class="panel empty-state">
-            <h2>"No integrations are published yet"</h2>
-            <p>"Vendors publish listings from the Vendor console; once a platform admin approves one, it appears here."</p>
-        </div>
-    }
-}
-
 /// A console page for organizations of `kind`; others are told how to get there.
-fn console_for(kind: OrgKind, body: fn(SessionInfo) -> AnyView) -> impl IntoView {
+pub fn console_for(kind: OrgKind, body: fn(SessionInfo) -> AnyView) -> impl IntoView {
     with_session(move |info| {
         match info.active() {
         Some(org) if org.kind == kind => body(info.clone()),
@@ -152,43 +135,32 @@ pub fn Installs() -> impl IntoView {
 }
 
 #[component]
-pub fn Vendor() -> impl IntoView {
-    view! {
-        <Title text="Vendor console" />
-        {console_for(OrgKind::Vendor, |info| {
-            view! {
-                <header class="page-header">
-                    <div>
-                        <p class="eyebrow">{info.active().map(|o| o.name.clone())}</p>
-                        <h1>"Vendor console"</h1>
-                    </div>
-                </header>
-                <div class="panel empty-state">
-                    <h2>"No listings yet"</h2>
-                    <p>"Listings describe an integration: what it syncs, from where to where, and on what schedule. Publishing comes with the marketplace."</p>
-                </div>
-            }
-            .into_any()
-        })}
-    }
-}
-
-#[component]
 pub fn Admin() -> impl IntoView {
     view! {
         <Title text="Admin" />
         {with_session(|info| {
             if info.user.is_platform_admin {
                 view! {
-                    <header class="page-header">
+                    <div class="console-layout">
+                        <super::review::AdminRail current="/admin" />
                         <div>
-                            <p class="eyebrow">"Platform"</p>
-                            <h1>"Admin"</h1>
+                            <header class="page-header">
+                                <div>
+                                    <p class="eyebrow">"Platform"</p>
+                                    <h1>"Admin"</h1>
+                                </div>
+                            </header>
+                            <div class="card-grid">
+                                <a class="card" href="/admin/reviews">
+                                    <h2>"Reviews"</h2>
+                                    <p class="muted">"Listings and changes vendors have submitted, waiting for approval."</p>
+                                </a>
+                                <div class="card">
+                                    <h2>"Failures"</h2>
+                                    <p class="muted">"Failing syncs across all tenants will show up here once installs run."</p>
+                                </div>
+                            </div>
                         </div>
-                    </header>
-                    <div class="panel empty-state">
-                        <h2>"Nothing waits for review"</h2>
-                        <p>"Submitted listings and failing syncs across all tenants will show up here."</p>
                     </div>
                 }
                     .into_any()
@@ -228,8 +200,23 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// Sets the HTTP status of a page that shows `error` instead of its content.
+pub fn set_status_of(error: &crate::error::AppError) {
+    use crate::error::AppError;
+    let code = match error {
+        AppError::NotFound { .. } => 404,
+        AppError::Forbidden { .. } => 403,
+        AppError::Unauthorized => 401,
+        AppError::Invalid { .. } | AppError::Request { .. } => 400,
+        AppError::Conflict { .. } => 409,
+        AppError::RateLimited { .. } => 429,
+        AppError::Internal => 500,
+    };
+    set_status(code);
+}
+
 /// Sets the HTTP status of the page being rendered on the server.
-fn set_status(code: u16) {
+pub fn set_status(code: u16) {
     #[cfg(feature = "ssr")]
     if let (Some(response), Ok(status)) = (
         use_context::<leptos_axum::ResponseOptions>(),

@@ -264,3 +264,5 @@ mod tests {
         assert!(NewPassword::parse("password", "x".repeat(300)).is_err());
     }
 }
+
+pub mod listing;
