@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The `patchbay` server: configuration, telemetry, the HTTP router and its middleware, database
 //! start-up, and the command-line entry points. `build_router` is public so that tests can serve
 //! the real application on port 0.

@@ -2,7 +2,7 @@
 //! invisible and cannot be written; with no tenant set, no tenant rows at all.
 
 use app::domain::db::{self, Scope};
-use app::domain::{accounts, audit, orgs};
+use app::domain::{accounts, audit, listings, orgs};
 use app::model::{Email, NewPassword, OrgKind};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -202,4 +202,81 @@ async fn the_system_scope_sees_every_tenant(admin_pool: PgPool) {
     let mut tx = db::begin(&pool, Scope::System).await.unwrap();
     assert_eq!(count(&mut tx, "select count(*) from audit_log").await, 2);
     assert_eq!(count(&mut tx, "select count(*) from memberships").await, 2);
+}
+
+/// Listings: a vendor's drafts are its own; everyone else (another vendor, a customer, nobody)
+/// sees published listings only, and cannot write any vendor's rows.
+#[sqlx::test(migrations = "../migrations")]
+async fn listing_drafts_stay_with_their_vendor(admin_pool: PgPool) {
+    let (pool, _, _, alice, bob) = setup(&admin_pool).await;
+    let vendor_a = orgs::create(&pool, alice, OrgKind::Vendor, "Vendor A")
+        .await
+        .unwrap()
+        .id;
+    let vendor_b = orgs::create(&pool, bob, OrgKind::Vendor, "Vendor B")
+        .await
+        .unwrap()
+        .id;
+    let draft = listings::create(&pool, alice, vendor_a, "Draft one", "draft-one")
+        .await
+        .unwrap();
+    // A second listing, published by hand (the review path has its own tests).
+    let published = listings::create(&pool, alice, vendor_a, "Live one", "live-one")
+        .await
+        .unwrap();
+    sqlx::query("update listing_versions set state = 'published' where listing_id = $1")
+        .bind(published)
+        .execute(&admin_pool)
+        .await
+        .unwrap();
+    sqlx::query("update listings set status = 'published', published_version_id = (select id from listing_versions where listing_id = $1) where id = $1")
+        .bind(published)
+        .execute(&admin_pool)
+        .await
+        .unwrap();
+
+    let scopes = [
+        Scope::Tenant {
+            tenant: vendor_b,
+            user: Some(bob),
+        },
+        Scope::User(bob),
+        Scope::Public,
+    ];
+    for scope in scopes {
+        let mut tx = db::begin(&pool, scope).await.unwrap();
+        let visible: Vec<String> = sqlx::query_scalar("select slug from listings order by slug")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(visible, ["live-one"], "{scope:?}");
+        assert_eq!(
+            count(&mut tx, "select count(*) from listing_versions").await,
+            1,
+            "{scope:?}"
+        );
+        let changed = sqlx::query("update listings set name = 'hijacked'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 0, "{scope:?}");
+        let changed = sqlx::query("update listing_versions set name = 'hijacked'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 0, "{scope:?}");
+        tx.commit().await.unwrap();
+    }
+    // Outside any transaction (how the catalog reads), the same.
+    let visible: i64 = sqlx::query_scalar("select count(*) from listings")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(visible, 1);
+
+    // The owner sees both, drafts included.
+    let mut tx = db::tenant_tx(&pool, vendor_a, alice).await.unwrap();
+    assert_eq!(count(&mut tx, "select count(*) from listings").await, 2);
+    tx.commit().await.unwrap();
+    let _ = draft;
 }

@@ -1,12 +1,14 @@
-//! The demo seed behind `patchbay serve --demo`: a customer organization, a vendor organization and
-//! a platform admin, each with a login that is printed at start-up. Running it again resets the
-//! demo passwords and adds nothing twice.
+//! The demo seed behind `patchbay serve --demo`: a customer organization, two vendor organizations
+//! and a platform admin, each login printed at start-up, and a marketplace of listings from the
+//! vendors (see [`demo_listings`]). Running it again resets the demo passwords and adds nothing
+//! twice.
 
 use super::accounts;
 use super::db::{self, Scope};
+use super::demo_listings::{self, BLUEBIRD, NORTHWIND};
 use super::orgs;
 use crate::error::AppError;
-use crate::model::{Email, NewPassword, OrgKind};
+use crate::model::{Email, NewPassword, OrgKind, UserInfo};
 use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -22,11 +24,17 @@ pub struct DemoLogin {
     pub password: &'static str,
 }
 
+/// The demo vendor, owner of both vendor organizations.
+const VENDOR_EMAIL: &str = "vendor@demo.patchbay.test";
+/// The demo platform admin, who reviews and features the demo listings.
+const ADMIN_EMAIL: &str = "admin@demo.patchbay.test";
+
 struct Seed {
     who: &'static str,
     email: &'static str,
     name: &'static str,
-    org: Option<(OrgKind, &'static str)>,
+    /// The organizations the login owns.
+    orgs: &'static [(OrgKind, &'static str)],
     platform_admin: bool,
 }
 
@@ -35,21 +43,24 @@ const SEEDS: [Seed; 3] = [
         who: "customer (owner of Acme Outfitters)",
         email: "customer@demo.patchbay.test",
         name: "Casey Customer",
-        org: Some((OrgKind::Customer, "Acme Outfitters")),
+        orgs: &[(OrgKind::Customer, "Acme Outfitters")],
         platform_admin: false,
     },
     Seed {
-        who: "vendor (owner of Northwind Apps)",
-        email: "vendor@demo.patchbay.test",
+        who: "vendor (owner of Northwind Apps and Bluebird Labs)",
+        email: VENDOR_EMAIL,
         name: "Val Vendor",
-        org: Some((OrgKind::Vendor, "Northwind Apps")),
+        orgs: &[
+            (OrgKind::Vendor, NORTHWIND.org),
+            (OrgKind::Vendor, BLUEBIRD.org),
+        ],
         platform_admin: false,
     },
     Seed {
         who: "platform admin",
-        email: "admin@demo.patchbay.test",
+        email: ADMIN_EMAIL,
         name: "Ada Admin",
-        org: None,
+        orgs: &[],
         platform_admin: true,
     },
 ];
@@ -81,7 +92,7 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<Vec<DemoLogin>> {
         if seed.platform_admin {
             accounts::set_platform_admin(pool, &email, true).await?;
         }
-        if let Some((kind, name)) = seed.org {
+        for &(kind, name) in seed.orgs {
             if !owns_org_named(pool, user.id, name).await? {
                 orgs::create(pool, user.id, kind, name)
                     .await
@@ -94,7 +105,22 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<Vec<DemoLogin>> {
             password: DEMO_PASSWORD,
         });
     }
+    let vendor = find_user(pool, VENDOR_EMAIL).await?;
+    let admin = find_user(pool, ADMIN_EMAIL).await?;
+    let created = demo_listings::seed(pool, vendor.id, &admin).await?;
+    if created > 0 {
+        tracing::info!(created, "seeded demo listings");
+    }
     Ok(logins)
+}
+
+/// A demo user, who exists once the logins are seeded.
+async fn find_user(pool: &PgPool, email: &str) -> anyhow::Result<UserInfo> {
+    let email = Email::parse(email).map_err(to_anyhow)?;
+    accounts::find_by_email(pool, &email)
+        .await
+        .map_err(to_anyhow)?
+        .with_context(|| format!("demo seed: no user {}", email.as_str()))
 }
 
 async fn owns_org_named(pool: &PgPool, user: Uuid, name: &str) -> anyhow::Result<bool> {

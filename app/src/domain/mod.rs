@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod db;
 pub mod demo;
+pub mod demo_listings;
 pub mod listings;
 pub mod logos;
 pub mod markdown;

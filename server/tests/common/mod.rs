@@ -6,6 +6,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod market;
+
 use reqwest::{header, redirect, Client, Response, StatusCode};
 use serde_json::Value;
 use server::{build_router, ServerState};
