@@ -446,3 +446,57 @@ async fn descriptions_are_sanitized_on_the_listing_page(db: PgPool) {
         assert!(!prose.to_lowercase().contains(bad), "{bad} in {prose}");
     }
 }
+
+/// The console and review pages render on the server, complete (these are what a browser without
+/// JavaScript gets).
+#[sqlx::test(migrations = "../migrations")]
+async fn the_console_and_review_pages_render_on_the_server(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (vendor, _) = app.vendor("Val", "val@vendor.test", "Northwind").await;
+    let admin = app.admin("ada@admin.test").await;
+    let id = app
+        .create_listing(&vendor, "CRM contacts sync", "crm-sync")
+        .await;
+    app.save_listing(&vendor, &id, &form()).await;
+    app.submit(&vendor, &id).await;
+    let version = app.version_id(&vendor, &id).await;
+    app.reject(&admin, &version, "Needs a support link.").await;
+    let page = |client: &reqwest::Client, path: String| {
+        let request = client
+            .get(app.url(&path))
+            .header(reqwest::header::ACCEPT, "text/html");
+        async move {
+            let res = request.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+
+    let (status, html) = page(&vendor, "/vendor".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("CRM contacts sync") && html.contains("Changes requested"));
+    let (status, html) = page(&vendor, format!("/vendor/listings/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Needs a support link."),
+        "the reviewer's notes"
+    );
+    assert!(html.contains("name=\"form[mapping][0][from]\"") && html.contains("value=\"email\""));
+    assert!(html.contains("Resubmit for review"));
+
+    app.save_listing(&vendor, &id, &form()).await;
+    app.submit(&vendor, &id).await;
+    let (status, html) = page(&admin, "/admin/reviews".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!("/admin/reviews/{version}")));
+    let (status, html) = page(&admin, format!("/admin/reviews/{version}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Approve and publish") && html.contains("What syncs"));
+
+    // Not for vendors.
+    let (status, _) = page(&vendor, format!("/admin/reviews/{version}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Another vendor's editor is not found.
+    let (rival, _) = app.vendor("Rita", "rita@rival.test", "Rival").await;
+    let (status, _) = page(&rival, format!("/vendor/listings/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

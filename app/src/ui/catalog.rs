@@ -103,7 +103,7 @@ pub fn MarketplacePage() -> impl IntoView {
 }
 
 #[component]
-fn Catalog(page: CatalogPage, q: String, category: String) -> impl IntoView {
+fn Catalog(page: CatalogPage, q: String, category: String) -> AnyView {
     let current = page
         .categories
         .iter()
@@ -148,6 +148,7 @@ fn Catalog(page: CatalogPage, q: String, category: String) -> impl IntoView {
             </div>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -335,9 +336,10 @@ fn FeatureToggle(page: ListingPage, feature: ServerAction<SetFeatured>) -> impl 
     }
 }
 
-/// A listing page's body: hero, what syncs, permissions, how it works, the description.
+/// A listing page's body: hero, what syncs, permissions, how it works, the description. With
+/// `connect` off it is a preview: no live button, and its title is not the page's heading.
 #[component]
-pub fn ListingView(page: ListingPage, connect: bool) -> impl IntoView {
+pub fn ListingView(page: ListingPage, connect: bool) -> AnyView {
     let connect_href = format!("/marketplace/{}/connect", page.slug);
     let schedules: Vec<String> = page
         .allowed_schedules
@@ -349,7 +351,13 @@ pub fn ListingView(page: ListingPage, connect: bool) -> impl IntoView {
             <header class="listing-hero panel">
                 <Logo url=page.logo_url.clone() name=page.name.clone() size="hero" />
                 <div class="listing-hero-text">
-                    <h1>{page.name.clone()}</h1>
+                    {if connect {
+                        view! { <h1>{page.name.clone()}</h1> }.into_any()
+                    } else {
+                        // Embedded in another page (the editor's preview, a review): that page
+                        // has the h1.
+                        view! { <h2 class="as-h1">{page.name.clone()}</h2> }.into_any()
+                    }}
                     <p class="lead-left">{page.tagline.clone()}</p>
                     <p class="muted">{format!("by {}", page.vendor)}</p>
                     <div class="chips">
@@ -467,6 +475,7 @@ pub fn ListingView(page: ListingPage, connect: bool) -> impl IntoView {
             </div>
         </article>
     }
+    .into_any()
 }
 
 /// Where "Connect" leads until connections and installs exist.

@@ -112,7 +112,7 @@ fn Editor(
     ed: ListingEditor,
     actions: Actions,
     preview: Resource<Result<crate::model::listing::ListingPage, AppError>>,
-) -> impl IntoView {
+) -> AnyView {
     let query = use_query_map();
     let save_error = action_error(actions.save);
     let submit_error = action_error(actions.submit);
@@ -227,8 +227,9 @@ fn Editor(
                                     let text = event_target_value(&ev);
                                     description.set(text.clone());
                                     // Render once typing pauses.
+                                    // The editor may be gone by then (saved and re-rendered).
                                     set_timeout(move || {
-                                        if description.get_untracked() == text {
+                                        if description.try_get_untracked().as_ref() == Some(&text) {
                                             rendered.dispatch(text);
                                         }
                                     }, Duration::from_millis(350));
@@ -295,6 +296,7 @@ fn Editor(
         </div>
         <History ed=history />
     }
+    .into_any()
 }
 
 #[component]
@@ -316,16 +318,17 @@ fn LinkField(
 
 /// Submit, withdraw, archive: what the listing's state allows.
 #[component]
-fn Workflow(ed: ListingEditor, actions: Actions) -> impl IntoView {
+fn Workflow(ed: ListingEditor, actions: Actions) -> AnyView {
     let id = ed.id.to_string();
     let state = ed.version.state;
+    let resubmit = state == VersionState::Rejected || ed.review_notes.is_some();
     let submit = matches!(state, VersionState::Draft | VersionState::Rejected).then(|| {
         let id = id.clone();
         view! {
             <ActionForm action=actions.submit attr:class="inline-form">
                 <input type="hidden" name="id" value=id />
                 <button type="submit" class="button" disabled=move || actions.submit.pending().get()>
-                    {if state == VersionState::Rejected { "Resubmit for review" } else { "Submit for review" }}
+                    {if resubmit { "Resubmit for review" } else { "Submit for review" }}
                 </button>
             </ActionForm>
         }
@@ -370,10 +373,11 @@ fn Workflow(ed: ListingEditor, actions: Actions) -> impl IntoView {
             </div>
         </section>
     }
+    .into_any()
 }
 
 #[component]
-fn History(ed: ListingEditor) -> impl IntoView {
+fn History(ed: ListingEditor) -> AnyView {
     view! {
         <section class="panel" aria-labelledby="history-heading">
             <h2 id="history-heading">"Versions"</h2>
@@ -401,4 +405,5 @@ fn History(ed: ListingEditor) -> impl IntoView {
             </table>
         </section>
     }
+    .into_any()
 }

@@ -16,11 +16,7 @@ use leptos::prelude::*;
 const BLANK_ROWS: usize = 3;
 
 #[component]
-pub fn RecipeFields(
-    ed: ListingEditor,
-    error: Signal<Option<AppError>>,
-    disabled: bool,
-) -> impl IntoView {
+pub fn RecipeFields(ed: ListingEditor, error: Signal<Option<AppError>>, disabled: bool) -> AnyView {
     let recipe = ed.content.recipe.clone();
     let providers = StoredValue::new(ed.providers.clone());
     let source = RwSignal::new(recipe.source_provider.clone());
@@ -43,7 +39,7 @@ pub fn RecipeFields(
                     view! {
                         <label class="check">
                             <input type="checkbox" name=format!("form[source_streams][{i}]") value=s.name.clone() checked=checked />
-                            <span>{s.label.clone()}<span class="muted small">{format!(" ({})", s.fields.len())}" fields"</span></span>
+                            <span>{s.label.clone()}<span class="muted small">{format!(" ({} fields)", s.fields.len())}</span></span>
                         </label>
                     }
                 }).collect_view()}
@@ -229,4 +225,5 @@ pub fn RecipeFields(
             </fieldset>
         </fieldset>
     }
+    .into_any()
 }

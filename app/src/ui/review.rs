@@ -153,7 +153,7 @@ fn Review(
     detail: ReviewDetail,
     approve: ServerAction<ApproveVersion>,
     reject: ServerAction<RejectVersion>,
-) -> impl IntoView {
+) -> AnyView {
     let approve_error = action_error(approve);
     let reject_error = action_error(reject);
     let item = detail.item.clone();
@@ -213,6 +213,7 @@ fn Review(
             <ListingView page=detail.preview.clone() connect=false />
         </section>
     }
+    .into_any()
 }
 
 #[component]
