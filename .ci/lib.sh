@@ -99,3 +99,31 @@ wait_healthy() {
   echo "Patchbay did not become healthy at $1:$2" >&2
   return 1
 }
+
+# Shrinks the site's wasm with binaryen's wasm-opt, about threefold (npm's binaryen; Debian's
+# binaryen 108 produces a broken wasm). wasm-opt takes about a minute, so its output is kept under
+# the hash of its input and reused while the wasm does not change. Without npm the site is left
+# unoptimized (it works, only larger).
+optimize_wasm() {
+  local wasm="$1" tools=target/tools/binaryen cache=target/wasm-opt-cache
+  local wasm_opt="$tools/node_modules/.bin/wasm-opt"
+  if [ ! -x "$wasm_opt" ]; then
+    if ! command -v npm >/dev/null; then
+      echo "==> npm is missing: the wasm stays unoptimized (install nodejs and npm to shrink it)"
+      return 0
+    fi
+    echo "==> installing binaryen 132 (wasm-opt) from npm"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-audit --no-fund --silent binaryen@132.0.0
+  fi
+  local hash
+  hash="$(sha256sum "$wasm" | cut -c1-64)"
+  mkdir -p "$cache"
+  if [ ! -f "$cache/$hash.wasm" ]; then
+    echo "==> optimizing the wasm (wasm-opt -Oz, about a minute)"
+    rm -f "$cache"/*.wasm
+    "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int "$wasm" -o "$cache/$hash.tmp"
+    mv "$cache/$hash.tmp" "$cache/$hash.wasm"
+  fi
+  cp "$cache/$hash.wasm" "$wasm"
+}

@@ -61,10 +61,19 @@ function grantAdmin(email) {
   });
 }
 
+// Saves the editor and checks that this save (not an earlier one) succeeded: its request answers
+// without error (a redirect back, without JavaScript) and no field reports a problem.
 async function save(page, testInfo) {
+  const answered = page.waitForResponse(
+    (res) => res.url().includes("/api/vendor/listings/save") && res.request().method() === "POST",
+  );
   await page.getByRole("button", { name: "Save draft" }).click();
+  const res = await answered;
+  expect(res.status()).toBeLessThan(400);
   await expect(page.getByRole("status").filter({ hasText: "Saved." })).toBeVisible();
   await ready(page, testInfo);
+  await expect(page.locator(".field-error")).toHaveCount(0);
+  expect(page.url()).not.toContain("__err");
 }
 
 test("a listing goes from draft through review to the catalog", async ({ browser, page }, testInfo) => {

@@ -10,6 +10,7 @@
 //! Run: `cargo bench -p server --bench catalog` (release build; needs `wrk` on PATH).
 
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use server::{build_router, ServerState};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
@@ -57,6 +58,10 @@ fn main() -> anyhow::Result<()> {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        // As `patchbay serve` does.
+        let listener = listener.tap_io(|tcp| {
+            tcp.set_nodelay(true).ok();
+        });
         tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -85,11 +90,24 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(body.contains(needle), "{path} lacks {needle:?}");
     }
 
+    // `BENCH_HOLD=1` keeps the seeded server up for poking at by hand instead of measuring.
+    if std::env::var_os("BENCH_HOLD").is_some() {
+        println!("serving {base} over database {name}; Ctrl-C to stop");
+        runtime.block_on(tokio::signal::ctrl_c())?;
+        return Ok(());
+    }
+
     let static_asset = wrk(&format!("{base}/pkg/patchbay.css"))?;
     let catalog = wrk(&format!("{base}/marketplace"))?;
     let category = wrk(&format!("{base}/marketplace?category=crm&page=3"))?;
     let search = wrk(&format!("{base}/marketplace?q=hubspot+contacts"))?;
     let prefix = wrk(&format!("{base}/marketplace?q=inv"))?;
+    // Searches that mostly miss the page cache: two random words of 26 and one of two pages
+    // (1,352 distinct pages against a cache of 1,024).
+    let script = std::env::temp_dir().join(format!("patchbay-bench-{}.lua", std::process::id()));
+    std::fs::write(&script, VARIED_SEARCH)?;
+    let varied = wrk_script(&format!("{base}/marketplace"), &script)?;
+    std::fs::remove_file(&script).ok();
 
     runtime.block_on(async {
         let mut conn = PgConnection::connect_with(&options).await?;
@@ -106,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         ("category", &category),
         ("search", &search),
         ("search_prefix", &prefix),
+        ("search_varied", &varied),
     ] {
         println!("bench: {label}_rps = {:.0} req/s", load.rps);
         println!("bench: {label}_p99 = {:.2} ms", load.p99_ms);
@@ -135,18 +154,41 @@ fn tempdir_site() -> anyhow::Result<std::path::PathBuf> {
     Ok(root)
 }
 
+const VARIED_SEARCH: &str = r#"
+local words = {"hub", "shop", "stripe", "sales", "git", "zen", "mail", "slack", "notion", "jira",
+  "inter", "quick", "contacts", "orders", "invoices", "companies", "issues", "tickets",
+  "customers", "charges", "deals", "products", "sync", "keep", "every", "hour"}
+request = function()
+  local q = words[math.random(#words)] .. "+" .. words[math.random(#words)]
+  return wrk.format("GET", "/marketplace?q=" .. q .. "&page=" .. math.random(2))
+end
+"#;
+
 /// Runs wrk for [`SECONDS`] at [`CONNECTIONS`] and reads its requests/s and 99th percentile.
 fn wrk(url: &str) -> anyhow::Result<Load> {
+    run_wrk(url, &[])
+}
+
+/// [`wrk`] with a Lua script that makes each request.
+fn wrk_script(url: &str, script: &std::path::Path) -> anyhow::Result<Load> {
+    run_wrk(url, &["-s", &script.to_string_lossy()])
+}
+
+fn run_wrk(url: &str, extra: &[&str]) -> anyhow::Result<Load> {
+    let connections = format!("-c{CONNECTIONS}");
+    let duration = format!("-d{SECONDS}s");
+    let mut args = vec![
+        "-t2",
+        &connections,
+        &duration,
+        "--latency",
+        "-H",
+        "Accept-Encoding: gzip",
+    ];
+    args.extend_from_slice(extra);
+    args.push(url);
     let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{CONNECTIONS}"),
-            &format!("-d{SECONDS}s"),
-            "--latency",
-            "-H",
-            "Accept-Encoding: gzip",
-            url,
-        ])
+        .args(&args)
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -239,6 +281,12 @@ async fn seed(url: &str) -> anyhow::Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    sqlx::query("analyze listings").execute(&mut conn).await?;
+    // What autovacuum does to a live catalog; without it the bulk load's dead rows skew the plans.
+    sqlx::query("vacuum analyze listings")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("vacuum analyze catalog_entries")
+        .execute(&mut conn)
+        .await?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::router::{build_router, ServerState};
 use anyhow::Context;
 use app::domain::{accounts, demo};
 use app::model::Email;
+use axum::serve::ListenerExt;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -85,6 +86,13 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.addr))?;
     let bound = listener.local_addr()?;
+    // Responses are streamed (server-side rendering, files): without TCP_NODELAY their last small
+    // segment waits for the client's delayed ACK, which adds tens of milliseconds to a request.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "TCP_NODELAY");
+        }
+    });
     tracing::info!(addr = %bound, "listening");
     println!("\nPatchbay is running at {public_url}  (listening on {bound})\n");
     axum::serve(

@@ -86,6 +86,8 @@ async fn search_ranks_name_over_tagline_over_description_and_matches_prefixes(db
         app.catalog_names("INV", "").await,
         ["Invoice sync", "Billing bridge", "Ledger export"]
     );
+    // A prefix that is an English stop word still finds its words.
+    assert_eq!(app.catalog_names("in", "").await[0], "Invoice sync");
     // Every word must match.
     assert_eq!(
         app.catalog_names("invoice crm", "").await,
@@ -351,6 +353,12 @@ async fn logos_are_checked_by_content_and_served_for_good(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(location(&res), format!("/vendor/listings/{id}?saved=1"));
+    let logged: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'listing.logo_changed'")
+            .fetch_one(&app.admin_pool)
+            .await
+            .unwrap();
+    assert_eq!(logged, 1);
     let (_, editor) = app.editor(&vendor, &id).await;
     let hash = editor["content"]["logo_hash"].as_str().unwrap().to_owned();
     let res = reqwest::get(app.url(&format!("/logos/{hash}")))

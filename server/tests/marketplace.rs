@@ -200,6 +200,14 @@ async fn withdrawing_takes_a_version_back_to_draft(db: PgPool) {
         .call_json(&vendor, "vendor/listings/withdraw", &[("id", &id)])
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let actions = audit_actions(&app).await;
+    assert!(
+        actions.ends_with(&[
+            "listing.submitted".to_owned(),
+            "listing.withdrawn".to_owned()
+        ]),
+        "{actions:?}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -268,6 +276,49 @@ async fn other_vendors_customers_and_non_admins_are_kept_out(db: PgPool) {
     assert_eq!(
         app.approve(&anonymous, &version).await.0,
         StatusCode::UNAUTHORIZED
+    );
+    // Nor may others withdraw or archive the vendor's listing, or feature anything.
+    for who in [&rival, &customer] {
+        let (status, _) = app
+            .call_json(who, "vendor/listings/withdraw", &[("id", &id)])
+            .await;
+        assert!(
+            matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+            "{status}"
+        );
+        let (status, _) = app
+            .call_json(
+                who,
+                "vendor/listings/archive",
+                &[("id", &id), ("archived", "true")],
+            )
+            .await;
+        assert!(
+            matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+            "{status}"
+        );
+        let (status, _) = app
+            .call_json(
+                who,
+                "admin/featured",
+                &[("slug", "crm-sync"), ("featured", "true")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, _) = app
+        .call_json(
+            &anonymous,
+            "admin/featured",
+            &[("slug", "crm-sync"), ("featured", "true")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A platform admin reviews, but does not edit a vendor's listing.
+    let admin = app.admin("ada@admin.test").await;
+    assert_eq!(
+        app.save_listing(&admin, &id, &form()).await.0,
+        StatusCode::FORBIDDEN
     );
     let (_, editor) = app.editor(&vendor, &id).await;
     assert_eq!(editor["status"], "in_review");
@@ -384,7 +435,9 @@ async fn bad_input_is_refused_beside_its_field_and_nothing_is_half_saved(db: PgP
         (StatusCode::CONFLICT, Some("slug"))
     );
 
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 9] = [
+        ("form[description]", "nul \u{0} byte", "description"),
+        ("form[mapping][0][to]", "tab\tin a cell", "mapping"),
         ("form[source_streams][1]", "deals", "source_streams"),
         ("form[mapping][0][from]", "favourite_colour", "mapping"),
         (

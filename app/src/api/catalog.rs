@@ -15,7 +15,12 @@ pub async fn catalog(q: String, category: String, page: u32) -> Result<CatalogPa
     respond(
         async move {
             let state = state()?;
-            catalog::page(&state.pool, &CatalogQuery { q, category, page }).await
+            catalog::page(
+                &state.pool,
+                &state.catalog,
+                &CatalogQuery { q, category, page },
+            )
+            .await
         }
         .await,
     )

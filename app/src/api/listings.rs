@@ -148,7 +148,9 @@ pub async fn withdraw_listing(id: String) -> Result<(), AppError> {
         async move {
             let (state, user, vendor) = require_vendor().await?;
             let listing = parse_id("listing", &id)?;
-            listings::withdraw(&state.pool, user.id, vendor, listing).await
+            listings::withdraw(&state.pool, user.id, vendor, listing).await?;
+            leptos_axum::redirect(&format!("/vendor/listings/{listing}"));
+            Ok(())
         }
         .await,
     )
@@ -167,7 +169,10 @@ pub async fn archive_listing(id: String, archived: String) -> Result<(), AppErro
             let (state, user, vendor) = require_vendor().await?;
             let listing = parse_id("listing", &id)?;
             let archived = archived == "true";
-            listings::set_archived(&state.pool, user.id, vendor, listing, archived).await
+            listings::set_archived(&state.pool, user.id, vendor, listing, archived).await?;
+            state.catalog.invalidate();
+            leptos_axum::redirect(&format!("/vendor/listings/{listing}"));
+            Ok(())
         }
         .await,
     )

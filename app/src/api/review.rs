@@ -49,6 +49,7 @@ pub async fn approve_version(version_id: String, notes: String) -> Result<(), Ap
             let (state, _, user) = require_user().await?;
             let version = parse_id("version", &version_id)?;
             review::approve(&state.pool, &user, version, &notes).await?;
+            state.catalog.invalidate();
             leptos_axum::redirect("/admin/reviews?decided=approved");
             Ok(())
         }
@@ -85,7 +86,9 @@ pub async fn set_featured(slug: String, featured: String) -> Result<(), AppError
     respond(
         async move {
             let (state, _, user) = require_user().await?;
-            review::set_featured(&state.pool, &user, &slug, featured == "true").await
+            review::set_featured(&state.pool, &user, &slug, featured == "true").await?;
+            state.catalog.invalidate();
+            Ok(())
         }
         .await,
     )

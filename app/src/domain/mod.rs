@@ -18,4 +18,15 @@ use sqlx::PgPool;
 pub struct AppState {
     /// Connections run as `patchbay_app`, so row-level security applies.
     pub pool: PgPool,
+    /// Catalog pages between catalog changes.
+    pub catalog: std::sync::Arc<listings::cache::CatalogCache>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool) -> Self {
+        AppState {
+            pool,
+            catalog: Default::default(),
+        }
+    }
 }

@@ -95,7 +95,10 @@ pub fn MarketplacePage() -> impl IntoView {
                 data.get()
                     .map(|result| match result {
                         Ok(page) => view! { <Catalog page q=q() category=category() /> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                        Err(error) => {
+                            super::pages::set_status_of(&error);
+                            view! { <ErrorPanel error /> }.into_any()
+                        }
                     })
             }}
         </Suspense>

@@ -4,12 +4,13 @@
 //! the scope settings are transaction-local, so a pooled connection carries none, and row-level
 //! security then shows published listings only — the same rows `Scope::Public` would.
 
+use super::cache::CatalogCache;
 use super::recipe;
 use super::versions::{VersionRow, COLUMNS};
 use crate::domain::{logos, markdown};
 use crate::error::AppError;
 use crate::model::listing::{CatalogCard, CatalogPage, CatalogQuery, Category, ListingPage};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 /// Cards per catalog page.
@@ -29,17 +30,14 @@ pub async fn categories<'c>(conn: impl PgExecutor<'c>) -> Result<Vec<Category>, 
         .collect())
 }
 
-/// A search text as a prefix-matching `tsquery`: each word, lowercased, must start a word of the
-/// listing (`hub spo` finds "HubSpot sync"). Punctuation is dropped, so the text cannot inject
-/// `tsquery` operators. `None` when nothing searchable is left.
-pub fn prefix_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
+/// The words of a search text, lowercased: letters and digits only, so that nothing typed can
+/// become `tsquery` syntax. The database turns them into a prefix query (`catalog_query`).
+pub fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(MAX_QUERY_WORDS)
-        .map(|w| format!("{}:*", w.to_lowercase()))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" & "))
+        .map(str::to_lowercase)
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -72,56 +70,102 @@ fn named(slugs: &[String], all: &[Category]) -> Vec<Category> {
         .collect()
 }
 
-const CARD_COLUMNS: &str = "l.slug, l.name, l.tagline, o.name as vendor, l.categories, \
-    l.logo_hash, l.featured_rank is not null as featured";
+const CARD_COLUMNS: &str = "c.slug, c.name, c.tagline, c.vendor_name as vendor, c.categories, \
+    c.logo_hash, c.featured_rank is not null as featured";
+
+/// Appends the catalog's filters. Each combination is its own statement (rather than one with
+/// `$1 is null or …` branches), so that Postgres plans it with the right index: by name, by
+/// category (GIN) or by search (GIN).
+fn filters<'a>(sql: &mut QueryBuilder<'a, Postgres>, category: &'a str, words: &'a [String]) {
+    sql.push(" where true");
+    if !category.is_empty() {
+        sql.push(" and c.categories @> array[")
+            .push_bind(category)
+            .push("]");
+    }
+    if !words.is_empty() {
+        sql.push(" and c.search @@ catalog_query(")
+            .push_bind(words)
+            .push(")");
+    }
+}
 
 /// One page of the catalog: published listings, filtered by category and search text. Without
 /// search they come by name; with it, by rank (name counts most, then tagline, then description).
-pub async fn page(pool: &PgPool, query: &CatalogQuery) -> Result<CatalogPage, AppError> {
-    let all = categories(pool).await?;
+/// Reads `catalog_entries`, the public copy of published listings (see its migration for why),
+/// and keeps the pages it computes in `cache` until the catalog changes.
+pub async fn page(
+    pool: &PgPool,
+    cache: &CatalogCache,
+    query: &CatalogQuery,
+) -> Result<CatalogPage, AppError> {
+    let all = match cache.categories() {
+        Some(all) => all.clone(),
+        None => {
+            let all = categories(pool).await?;
+            cache.set_categories(all.clone());
+            all
+        }
+    };
     let category = query.category.trim();
     if !category.is_empty() && !all.iter().any(|c| c.slug == category) {
         return Err(AppError::not_found("No such category."));
     }
-    let search = prefix_query(&query.q);
+    let words = search_words(&query.q);
     let page = query.page.max(1);
+    let key = (words.join(" "), category.to_owned(), page);
+    let generation = cache.generation(pool).await?;
+    if let Some(cached) = cache.get(generation, &key) {
+        return Ok(cached);
+    }
+    let result = compute(pool, all, category, &words, page).await?;
+    cache.put(generation, key, result.clone());
+    Ok(result)
+}
+
+async fn compute(
+    pool: &PgPool,
+    all: Vec<Category>,
+    category: &str,
+    words: &[String],
+    page: u32,
+) -> Result<CatalogPage, AppError> {
     let offset = i64::from(page - 1) * i64::from(PER_PAGE);
 
-    // Two statements rather than one with a conditional ORDER BY, so that browsing by name walks
-    // the `listings_catalog` index instead of sorting every listing.
-    let filter = "l.status = 'published' \
-        and ($1 = '' or l.categories @> array[$1]) \
-        and ($2::text is null or l.search @@ to_tsquery('english', $2))";
-    let sql = if search.is_some() {
-        format!(
-            "select {CARD_COLUMNS} from listings l join organizations o on o.id = l.vendor_org_id \
-             where {filter} \
-             order by ts_rank_cd(l.search, to_tsquery('english', $2)) desc, lower(l.name), l.id \
-             limit $3 offset $4"
-        )
+    let mut sql = QueryBuilder::new(format!("select {CARD_COLUMNS} from catalog_entries c"));
+    if words.is_empty() {
+        filters(&mut sql, category, words);
+        sql.push(" order by lower(c.name), c.listing_id");
     } else {
-        format!(
-            "select {CARD_COLUMNS} from listings l join organizations o on o.id = l.vendor_org_id \
-             where {filter} order by lower(l.name), l.id limit $3 offset $4"
-        )
+        // The query is built once (a CTE), not once per ranked row.
+        sql = QueryBuilder::new("with q as (select catalog_query(");
+        sql.push_bind(words);
+        sql.push(format!(
+            ") as q) select {CARD_COLUMNS} from catalog_entries c, q where c.search @@ q.q"
+        ));
+        if !category.is_empty() {
+            sql.push(" and c.categories @> array[")
+                .push_bind(category)
+                .push("]");
+        }
+        sql.push(" order by ts_rank_cd(c.search, q.q) desc, lower(c.name), c.listing_id");
+    }
+    sql.push(" limit ").push_bind(i64::from(PER_PAGE));
+    sql.push(" offset ").push_bind(offset);
+    let rows: Vec<CardRow> = sql.build_query_as().fetch_all(pool).await?;
+
+    let total: i64 = if offset == 0 && rows.len() < PER_PAGE as usize {
+        // The whole result fits on the first page: no need to count.
+        rows.len() as i64
+    } else {
+        let mut count = QueryBuilder::new("select count(*) from catalog_entries c");
+        filters(&mut count, category, words);
+        count.build_query_scalar().fetch_one(pool).await?
     };
-    let rows: Vec<CardRow> = sqlx::query_as(&sql)
-        .bind(category)
-        .bind(&search)
-        .bind(i64::from(PER_PAGE))
-        .bind(offset)
-        .fetch_all(pool)
-        .await?;
-    let total: i64 = sqlx::query_scalar(&format!("select count(*) from listings l where {filter}"))
-        .bind(category)
-        .bind(&search)
-        .fetch_one(pool)
-        .await?;
-    let featured = if search.is_none() && category.is_empty() && page == 1 {
+    let featured = if words.is_empty() && category.is_empty() && page == 1 {
         let rows: Vec<CardRow> = sqlx::query_as(&format!(
-            "select {CARD_COLUMNS} from listings l join organizations o on o.id = l.vendor_org_id \
-             where l.status = 'published' and l.featured_rank is not null \
-             order by l.featured_rank limit 6"
+            "select {CARD_COLUMNS} from catalog_entries c where c.featured_rank is not null \
+             order by c.featured_rank limit 6"
         ))
         .fetch_all(pool)
         .await?;

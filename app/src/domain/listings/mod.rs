@@ -7,6 +7,7 @@
 //! are always taken listing row first, then version row, here and in review, so that a vendor's
 //! edit and a reviewer's decision on the same listing serialize instead of deadlocking.
 
+pub mod cache;
 pub mod catalog;
 pub mod recipe;
 pub mod review;
@@ -226,9 +227,25 @@ async fn parse_content(
     conn: &mut PgConnection,
     form: &ListingForm,
 ) -> Result<VersionContent, AppError> {
+    // Bounds first, so that an absurd form costs nothing to refuse.
+    if form.categories.len() > 50 {
+        return Err(AppError::invalid(
+            "categories",
+            format!("Choose at most {MAX_CATEGORIES} categories."),
+        ));
+    }
     let name = parse_name("name", &form.name)?;
     let tagline = parse_line("tagline", &form.tagline, 140, "tagline")?;
     let description = form.description.replace("\r\n", "\n").trim().to_owned();
+    if description
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(AppError::invalid(
+            "description",
+            "The description contains control characters; paste it as plain text.",
+        ));
+    }
     if description.chars().count() > MAX_DESCRIPTION {
         return Err(AppError::invalid(
             "description",
@@ -369,6 +386,10 @@ pub async fn set_logo(
         .bind(&hash)
         .execute(&mut *tx)
         .await?;
+    if row.published_version_id.is_none() {
+        // A rejected first version is a draft again once changed, as after a save.
+        set_status(&mut tx, listing, ListingStatus::Draft).await?;
+    }
     audit::record(
         &mut tx,
         vendor,

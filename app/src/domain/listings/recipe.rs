@@ -94,6 +94,39 @@ fn stream_label(label: &str, name: &str) -> String {
 /// known mapping fields); what is missing is allowed in a draft and caught by [`check_complete`]
 /// when the version is submitted.
 pub fn parse_recipe(form: &ListingForm) -> Result<Recipe, AppError> {
+    // Bounds first, so that an absurd form costs nothing to refuse.
+    let too_many = [
+        ("source_streams", form.source_streams.len(), 100),
+        ("mapping", form.mapping.len(), MAX_MAPPED_FIELDS * 2),
+        ("config", form.config.len(), MAX_CONFIG_FIELDS * 2),
+        ("allowed_schedules", form.allowed_schedules.len(), 20),
+        ("triggers", form.triggers.len(), 20),
+    ];
+    if let Some((field, _, max)) = too_many.into_iter().find(|(_, n, max)| n > max) {
+        return Err(AppError::invalid(
+            field,
+            format!("Send at most {max} rows."),
+        ));
+    }
+    let cells = form
+        .mapping
+        .iter()
+        .flat_map(|m| [&m.to, &m.from])
+        .map(|t| ("mapping", t))
+        .chain(
+            form.config
+                .iter()
+                .flat_map(|c| [&c.key, &c.label, &c.help, &c.default, &c.kind])
+                .map(|t| ("config", t)),
+        );
+    for (field, text) in cells {
+        if text.chars().any(char::is_control) || text.len() > 500 {
+            return Err(AppError::invalid(
+                field,
+                "Keep each cell to one line of at most 500 characters.",
+            ));
+        }
+    }
     let providers = providers();
     let source_provider = form.source_provider.trim().to_owned();
     let mut source_streams: Vec<String> = Vec::new();
