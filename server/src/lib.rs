@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod logos;
 pub mod middleware;
+pub mod page_cache;
 pub mod router;
 pub mod telemetry;
 

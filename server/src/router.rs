@@ -47,6 +47,8 @@ pub fn build_router(state: ServerState) -> Router {
         .build();
     let app_state = AppState::new(state.pool.clone());
     let app_state_for_routes = app_state.clone();
+    let page_cache =
+        crate::page_cache::PageCache::new(state.pool.clone(), app_state.catalog.clone());
     let routes = generate_route_list(App);
     let context = move || provide_context(app_state.clone());
 
@@ -90,6 +92,11 @@ pub fn build_router(state: ServerState) -> Router {
         .merge(logo_routes)
         .merge(site)
         .layer(sessions)
+        // Outside the session layer: a stored anonymous page needs no session at all.
+        .layer(axum::middleware::from_fn_with_state(
+            page_cache,
+            crate::page_cache::page_cache,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             OriginPolicy::new(&state.public_url),
             middleware::csrf_guard,

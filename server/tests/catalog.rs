@@ -8,16 +8,9 @@ use common::{spawn_app, TestApp};
 use reqwest::{header, Client, StatusCode};
 use sqlx::PgPool;
 
-async fn publish(
-    app: &TestApp,
-    vendor: &Client,
-    admin: &Client,
-    slug: &str,
-    name: &str,
-    tagline: &str,
-    description: &str,
-    category: &str,
-) {
+/// Publishes `[slug, name, tagline, description, category]`.
+async fn publish(app: &TestApp, vendor: &Client, admin: &Client, listing: [&str; 5]) {
+    let [slug, name, tagline, description, category] = listing;
     app.publish(
         vendor,
         admin,
@@ -36,44 +29,52 @@ async fn search_ranks_name_over_tagline_over_description_and_matches_prefixes(db
         &app,
         &vendor,
         &admin,
-        "c",
-        "Ledger export",
-        "Daily totals",
-        "Sends every invoice to your ledger.",
-        "payments",
+        [
+            "c",
+            "Ledger export",
+            "Daily totals",
+            "Sends every invoice to your ledger.",
+            "payments",
+        ],
     )
     .await;
     publish(
         &app,
         &vendor,
         &admin,
-        "a",
-        "Invoice sync",
-        "Bills, fast",
-        "Nothing more to say.",
-        "payments",
+        [
+            "a",
+            "Invoice sync",
+            "Bills, fast",
+            "Nothing more to say.",
+            "payments",
+        ],
     )
     .await;
     publish(
         &app,
         &vendor,
         &admin,
-        "b",
-        "Billing bridge",
-        "Copies invoices to your CRM",
-        "A bridge.",
-        "crm",
+        [
+            "b",
+            "Billing bridge",
+            "Copies invoices to your CRM",
+            "A bridge.",
+            "crm",
+        ],
     )
     .await;
     publish(
         &app,
         &vendor,
         &admin,
-        "d",
-        "Contacts mirror",
-        "People, everywhere",
-        "Mirrors contacts.",
-        "crm",
+        [
+            "d",
+            "Contacts mirror",
+            "People, everywhere",
+            "Mirrors contacts.",
+            "crm",
+        ],
     )
     .await;
 
@@ -388,4 +389,87 @@ async fn logos_are_checked_by_content_and_served_for_good(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+fn nonce(res: &reqwest::Response) -> String {
+    let policy = res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    let start = policy.find("'nonce-").unwrap() + 7;
+    policy[start..start + policy[start..].find('\'').unwrap()].to_owned()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn anonymous_pages_are_stored_with_a_fresh_nonce_until_the_catalog_changes(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (vendor, _) = app.vendor("Val", "val@vendor.test", "Northwind").await;
+    let admin = app.admin("ada@admin.test").await;
+    app.publish(
+        &vendor,
+        &admin,
+        "first",
+        &full_form("First listing", "t", "d", "crm"),
+    )
+    .await;
+
+    let anonymous = common::client();
+    let get = |client: &Client, path: &str| client.get(app.url(path)).send();
+    let one = get(&anonymous, "/marketplace").await.unwrap();
+    let (n1, body1) = (nonce(&one), one.text().await.unwrap());
+    let two = get(&anonymous, "/marketplace").await.unwrap();
+    let (n2, body2) = (nonce(&two), two.text().await.unwrap());
+    assert_ne!(n1, n2, "every response has its own nonce");
+    assert!(body2.contains(&format!("nonce=\"{n2}\"")) && !body2.contains(&n1));
+    assert_eq!(
+        body1.replace(&n1, "N"),
+        body2.replace(&n2, "N"),
+        "the same page otherwise"
+    );
+    assert!(body2.contains("First listing"));
+
+    // A signed-in visitor gets their own page, which is not stored for others.
+    let page = get(&vendor, "/marketplace")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Account menu"), "the signed-in header");
+    let page = get(&anonymous, "/marketplace")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("Account menu"),
+        "no one's header leaks to visitors"
+    );
+    assert!(page.contains("Log in"));
+
+    // A change to the catalog shows at once.
+    app.publish(
+        &vendor,
+        &admin,
+        "second",
+        &full_form("Second listing", "t", "d", "crm"),
+    )
+    .await;
+    let page = get(&anonymous, "/marketplace")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Second listing"),
+        "the stored page was dropped"
+    );
+    let page = get(&anonymous, "/marketplace?category=crm")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Second listing"));
 }

@@ -73,25 +73,34 @@ fn named(slugs: &[String], all: &[Category]) -> Vec<Category> {
 const CARD_COLUMNS: &str = "c.slug, c.name, c.tagline, c.vendor_name as vendor, c.categories, \
     c.logo_hash, c.featured_rank is not null as featured";
 
-/// Appends the catalog's filters. Each combination is its own statement (rather than one with
-/// `$1 is null or …` branches), so that Postgres plans it with the right index: by name, by
-/// category (GIN) or by search (GIN).
-fn filters<'a>(sql: &mut QueryBuilder<'a, Postgres>, category: &'a str, words: &'a [String]) {
-    sql.push(" where true");
+/// `select <columns> from catalog_entries c … where <filters>`. Each combination of filters is its
+/// own statement (rather than one with `$1 is null or …` branches), so that Postgres plans it
+/// with the right index: by name, by category (GIN) or by search (GIN). The search query is built
+/// once, in a materialized CTE, not once per matching row.
+fn select<'a>(columns: &str, category: &'a str, words: &'a [String]) -> QueryBuilder<'a, Postgres> {
+    let mut sql = if words.is_empty() {
+        QueryBuilder::new(format!(
+            "select {columns} from catalog_entries c where true"
+        ))
+    } else {
+        let mut sql = QueryBuilder::new("with q as materialized (select catalog_query(");
+        sql.push_bind(words);
+        sql.push(format!(
+            ") as q) select {columns} from catalog_entries c, q where c.search @@ q.q"
+        ));
+        sql
+    };
     if !category.is_empty() {
         sql.push(" and c.categories @> array[")
             .push_bind(category)
             .push("]");
     }
-    if !words.is_empty() {
-        sql.push(" and c.search @@ catalog_query(")
-            .push_bind(words)
-            .push(")");
-    }
+    sql
 }
 
 /// One page of the catalog: published listings, filtered by category and search text. Without
-/// search they come by name; with it, by rank (name counts most, then tagline, then description).
+/// search they come by name; with it, listings whose name matches come first, then those whose
+/// tagline matches, then the rest (the description matched), each group by name.
 /// Reads `catalog_entries`, the public copy of published listings (see its migration for why),
 /// and keeps the pages it computes in `cache` until the catalog changes.
 pub async fn page(
@@ -132,23 +141,14 @@ async fn compute(
 ) -> Result<CatalogPage, AppError> {
     let offset = i64::from(page - 1) * i64::from(PER_PAGE);
 
-    let mut sql = QueryBuilder::new(format!("select {CARD_COLUMNS} from catalog_entries c"));
+    let mut sql = select(CARD_COLUMNS, category, words);
     if words.is_empty() {
-        filters(&mut sql, category, words);
         sql.push(" order by lower(c.name), c.listing_id");
     } else {
-        // The query is built once (a CTE), not once per ranked row.
-        sql = QueryBuilder::new("with q as (select catalog_query(");
-        sql.push_bind(words);
-        sql.push(format!(
-            ") as q) select {CARD_COLUMNS} from catalog_entries c, q where c.search @@ q.q"
-        ));
-        if !category.is_empty() {
-            sql.push(" and c.categories @> array[")
-                .push_bind(category)
-                .push("]");
-        }
-        sql.push(" order by ts_rank_cd(c.search, q.q) desc, lower(c.name), c.listing_id");
+        sql.push(
+            " order by (c.name_search @@ q.q)::int * 2 + (c.tagline_search @@ q.q)::int desc, \
+             lower(c.name), c.listing_id",
+        );
     }
     sql.push(" limit ").push_bind(i64::from(PER_PAGE));
     sql.push(" offset ").push_bind(offset);
@@ -158,8 +158,7 @@ async fn compute(
         // The whole result fits on the first page: no need to count.
         rows.len() as i64
     } else {
-        let mut count = QueryBuilder::new("select count(*) from catalog_entries c");
-        filters(&mut count, category, words);
+        let mut count = select("count(*)", category, words);
         count.build_query_scalar().fetch_one(pool).await?
     };
     let featured = if words.is_empty() && category.is_empty() && page == 1 {
@@ -275,15 +274,13 @@ pub async fn preview(
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_query;
+    use super::search_words;
 
     #[test]
-    fn search_text_becomes_a_prefix_query_without_operators() {
-        assert_eq!(prefix_query("Hub Spo").as_deref(), Some("hub:* & spo:*"));
-        assert_eq!(
-            prefix_query("a & !b | c:*'").as_deref(),
-            Some("a:* & b:* & c:*")
-        );
-        assert_eq!(prefix_query(" !&| "), None);
+    fn search_text_becomes_words_without_operators() {
+        assert_eq!(search_words("Hub Spo"), ["hub", "spo"]);
+        assert_eq!(search_words("a & !b | c:*'"), ["a", "b", "c"]);
+        assert!(search_words(" !&| ").is_empty());
+        assert_eq!(search_words("1 2 3 4 5 6 7 8 9 10").len(), 8);
     }
 }
