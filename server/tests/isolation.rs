@@ -274,9 +274,27 @@ async fn listing_drafts_stay_with_their_vendor(admin_pool: PgPool) {
         .unwrap();
     assert_eq!(visible, 1);
 
+    // Vendor B cannot hang a version of its own on A's listing: the version's vendor must be
+    // its listing's.
+    let mut tx = db::tenant_tx(&pool, vendor_b, bob).await.unwrap();
+    let err = sqlx::query(
+        "insert into listing_versions (id, listing_id, vendor_org_id, number, state, name, recipe) \
+         values (gen_random_uuid(), $1, $2, 9, 'superseded', 'sneaky', '{}')",
+    )
+    .bind(draft)
+    .bind(vendor_b)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("listing_versions_listing_vendor_fk"),
+        "{err}"
+    );
+    drop(tx);
+
     // The owner sees both, drafts included.
     let mut tx = db::tenant_tx(&pool, vendor_a, alice).await.unwrap();
     assert_eq!(count(&mut tx, "select count(*) from listings").await, 2);
     tx.commit().await.unwrap();
-    let _ = draft;
 }

@@ -132,6 +132,20 @@ async fn editing_a_published_listing_makes_a_draft_version_the_catalog_ignores(d
     let admin = app.admin("ada@admin.test").await;
     let id = app.publish(&vendor, &admin, "crm-sync", &form()).await;
 
+    // Saving it unchanged opens no new version.
+    assert_eq!(
+        app.save_listing(&vendor, &id, &form()).await.0,
+        StatusCode::OK
+    );
+    let (_, editor) = app.editor(&vendor, &id).await;
+    assert_eq!(
+        (
+            editor["version"]["number"].as_i64(),
+            editor["version"]["state"].as_str()
+        ),
+        (Some(1), Some("published"))
+    );
+
     let renamed = with(form(), "form[name]", "CRM contacts sync v2");
     assert_eq!(
         app.save_listing(&vendor, &id, &renamed).await.0,

@@ -345,6 +345,19 @@ pub async fn save(
             .await
             .map_err(on_constraint("listings_slug_key", || slug_taken(&slug)))?;
     }
+    // Saving a published listing unchanged opens no new version (a reviewer would get an empty
+    // diff).
+    if let (None, Some(published)) = (
+        open_version(&mut tx, listing, true).await?,
+        row.published_version_id,
+    ) {
+        let published = versions::by_id(&mut tx, published).await?;
+        content.logo_hash = published.logo_hash.clone();
+        if content == published.content() {
+            tx.commit().await?;
+            return Ok(());
+        }
+    }
     let version = editable_version(&mut tx, &row, vendor).await?;
     content.logo_hash = version.logo_hash.clone();
     versions::update_content(&mut tx, version.id, &content).await?;
