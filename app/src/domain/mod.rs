@@ -10,6 +10,7 @@ pub mod listings;
 pub mod logos;
 pub mod markdown;
 pub mod orgs;
+pub mod vault;
 
 use sqlx::PgPool;
 
