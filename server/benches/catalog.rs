@@ -55,6 +55,10 @@ fn main() -> anyhow::Result<()> {
             public_url: "http://127.0.0.1".into(),
             site_root: site.clone(),
             session_idle: Duration::from_secs(3600),
+            vault: std::sync::Arc::new(app::domain::vault::Keyring::new(
+                &app::domain::vault::generate_key(1),
+                &[],
+            )?),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -1,6 +1,6 @@
 //! The subcommands: `serve`, `migrate`, `admin grant|revoke`.
 
-use crate::config::{AdminCommand, Cli, Command, ServeArgs};
+use crate::config::{AdminCommand, Cli, Command, KeysCommand, ServeArgs};
 use crate::router::{build_router, ServerState};
 use anyhow::Context;
 use app::domain::{accounts, demo};
@@ -18,6 +18,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => crate::db::prepare(&url).await,
         Command::Serve(args) => serve(&url, args).await,
         Command::Admin { command } => admin(&url, command).await,
+        Command::Keys {
+            command: KeysCommand::Generate { id },
+        } => {
+            crate::keys::print_new_key(id);
+            Ok(())
+        }
     }
 }
 
@@ -41,6 +47,7 @@ async fn admin(url: &str, command: AdminCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let vault = std::sync::Arc::new(crate::keys::keyring(&args.keys)?);
     crate::db::prepare(url).await?;
     let pool = crate::db::app_pool(url, 16).await?;
     // Kept alive for as long as Patchbay serves.
@@ -81,6 +88,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         site_root: args.site_root.clone(),
         session_idle: Duration::from_secs(args.session_idle_minutes.max(1) as u64 * 60),
+        vault,
     });
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -44,6 +44,22 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The credential vault's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random key, `<id>:<base64>`, for PATCHBAY_SECRET_KEY. Give each key you use
+    /// its own id (when rotating, the new key gets a new id and the old one moves to
+    /// PATCHBAY_OLD_SECRET_KEYS).
+    Generate {
+        #[arg(long, default_value_t = 1)]
+        id: u8,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +96,26 @@ pub struct ServeArgs {
     /// Where the bundled sandbox apps (Sandbox Shop and Sandbox CRM) listen in demo mode.
     #[arg(long, env = "PATCHBAY_SANDBOX_ADDR", default_value = "127.0.0.1:3001")]
     pub sandbox_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// The credential vault's keys.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// The key that seals credentials, `<id>:<base64 of 32 bytes>` (`patchbay keys generate`).
+    /// Without it, a development key is created in the data directory, with a warning.
+    #[arg(long, env = "PATCHBAY_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<SecretString>,
+
+    /// Older keys, comma-separated, that still open what they sealed (during a rotation).
+    #[arg(long, env = "PATCHBAY_OLD_SECRET_KEYS", hide_env_values = true)]
+    pub old_secret_keys: Option<SecretString>,
+
+    /// Where local state lives (the development key).
+    #[arg(long, env = "PATCHBAY_DATA_DIR", default_value = ".patchbay")]
+    pub data_dir: PathBuf,
 }
 
 impl ServeArgs {

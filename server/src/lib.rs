@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod keys;
 pub mod logos;
 pub mod middleware;
 pub mod page_cache;

@@ -36,6 +36,8 @@ pub struct ServerState {
     pub public_url: String,
     pub site_root: PathBuf,
     pub session_idle: Duration,
+    /// The credential vault's keys.
+    pub vault: std::sync::Arc<app::domain::vault::Keyring>,
 }
 
 /// Builds the whole application.
@@ -45,7 +47,7 @@ pub fn build_router(state: ServerState) -> Router {
         .site_root(state.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();
-    let app_state = AppState::new(state.pool.clone());
+    let app_state = AppState::new(state.pool.clone(), state.vault.clone());
     let app_state_for_routes = app_state.clone();
     let page_cache =
         crate::page_cache::PageCache::new(state.pool.clone(), app_state.catalog.clone());

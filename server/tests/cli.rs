@@ -148,6 +148,7 @@ async fn the_demo_seed_is_repeatable_and_its_logins_work(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn serve_demo_runs_the_sandbox_apps_with_patchbay_registered(db: PgPool) {
     use std::io::{BufRead, BufReader};
+    let data_dir = std::env::temp_dir().join(format!("patchbay-cli-{}", uuid::Uuid::new_v4()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
         .args([
             "serve",
@@ -159,6 +160,8 @@ async fn serve_demo_runs_the_sandbox_apps_with_patchbay_registered(db: PgPool) {
         ])
         .env("DATABASE_URL", database_url(&db))
         .env("PATCHBAY_LOG_FORMAT", "json")
+        .env("PATCHBAY_DATA_DIR", &data_dir)
+        .env_remove("PATCHBAY_SECRET_KEY")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -214,4 +217,47 @@ async fn serve_demo_runs_the_sandbox_apps_with_patchbay_registered(db: PgPool) {
     assert_eq!(health.status(), 200);
     child.kill().unwrap();
     let _ = child.wait();
+    // Without PATCHBAY_SECRET_KEY, a development key was made, readable by its owner only.
+    let key = data_dir.join("secret.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    std::fs::remove_dir_all(&data_dir).ok();
+}
+
+#[test]
+fn keys_generate_prints_a_key_the_vault_takes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["keys", "generate", "--id", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap();
+    assert!(key.starts_with("7:") && key.trim().len() == 2 + 44, "{key}");
+    let ring =
+        app::domain::vault::Keyring::new(&secrecy::SecretString::from(key.trim().to_owned()), &[])
+            .unwrap();
+    assert_eq!(ring.current_id(), 7);
+}
+
+#[test]
+fn a_malformed_secret_key_stops_serve_without_echoing_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("PATCHBAY_SECRET_KEY", "1:c2hvcnQtc2VjcmV0LXZhbHVl")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/never")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PATCHBAY_SECRET_KEY") && stderr.contains("must be 32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("c2hvcnQtc2VjcmV0LXZhbHVl"), "{stderr}");
 }

@@ -21,13 +21,16 @@ pub struct AppState {
     pub pool: PgPool,
     /// Catalog pages between catalog changes.
     pub catalog: std::sync::Arc<listings::cache::CatalogCache>,
+    /// Seals and opens stored credentials.
+    pub vault: std::sync::Arc<vault::Keyring>,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, vault: std::sync::Arc<vault::Keyring>) -> Self {
         AppState {
             pool,
             catalog: Default::default(),
+            vault,
         }
     }
 }

@@ -44,6 +44,9 @@ pub async fn spawn_app_with(admin_pool: PgPool, public_url: &str, idle: Duration
         public_url: public_url.into(),
         site_root: "target/site".into(),
         session_idle: idle,
+        vault: std::sync::Arc::new(
+            app::domain::vault::Keyring::new(&app::domain::vault::generate_key(1), &[]).unwrap(),
+        ),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
