@@ -155,6 +155,13 @@ fn tempdir_site() -> anyhow::Result<std::path::PathBuf> {
         root.join("pkg/patchbay.css"),
         include_str!("../../style/main.css"),
     )?;
+    // Its gzip copy, as `.ci/build-site` makes.
+    let status = Command::new("gzip")
+        .args(["-9", "-k", "-f"])
+        .arg(root.join("pkg/patchbay.css"))
+        .status()
+        .context("running gzip")?;
+    anyhow::ensure!(status.success(), "gzip failed");
     Ok(root)
 }
 
