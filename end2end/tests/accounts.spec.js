@@ -1,22 +1,9 @@
 // Sign up, create organizations, switch between them, log out and back in — once with JavaScript
 // and once without (the two Playwright projects).
 const { test, expect } = require("@playwright/test");
-const { ready, visit, uniqueEmail, signUp, createOrg, PASSWORD } = require("./helpers");
+const { ready, visit, uniqueEmail, signUp, createOrg, failOnPageProblems, PASSWORD } = require("./helpers");
 
-// Any script error, failed hydration or CSP violation in the browser fails the test. (A 4xx answer
-// to a refused form is expected: the browser logs it, and the page shows the message.)
-let problems = [];
-test.beforeEach(async ({ page }) => {
-  problems = [];
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("console", (msg) => {
-    const expected = /^Failed to load resource: the server responded with a status of 4\d\d/;
-    if (msg.type() === "error" && !expected.test(msg.text())) problems.push(`console error: ${msg.text()}`);
-  });
-});
-test.afterEach(async () => {
-  expect(problems, problems.join("\n")).toEqual([]);
-});
+failOnPageProblems(test, expect);
 
 test("sign up, create organizations, switch, log out, log in", async ({ page }, testInfo) => {
   const email = uniqueEmail(testInfo, "casey");

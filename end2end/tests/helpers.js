@@ -39,4 +39,21 @@ async function createOrg(page, testInfo, name, kind) {
   await ready(page, testInfo);
 }
 
-module.exports = { ready, visit, uniqueEmail, signUp, createOrg, PASSWORD };
+// Fails the test on any script error, failed hydration or CSP violation in the page. (A 4xx answer
+// to a refused form is expected: the browser logs it, and the page shows the message.)
+function failOnPageProblems(test, expect) {
+  let problems = [];
+  test.beforeEach(async ({ page }) => {
+    problems = [];
+    page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+    page.on("console", (msg) => {
+      const expected = /^Failed to load resource: the server responded with a status of 4\d\d/;
+      if (msg.type() === "error" && !expected.test(msg.text())) problems.push(`console error: ${msg.text()}`);
+    });
+  });
+  test.afterEach(async () => {
+    expect(problems, problems.join("\n")).toEqual([]);
+  });
+}
+
+module.exports = { ready, visit, uniqueEmail, signUp, createOrg, failOnPageProblems, PASSWORD };

@@ -4,20 +4,9 @@
 const { test, expect } = require("@playwright/test");
 const { execFileSync } = require("node:child_process");
 const zlib = require("node:zlib");
-const { ready, visit, uniqueEmail, signUp, createOrg } = require("./helpers");
+const { ready, visit, uniqueEmail, signUp, createOrg, failOnPageProblems } = require("./helpers");
 
-let problems = [];
-test.beforeEach(async ({ page }) => {
-  problems = [];
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("console", (msg) => {
-    const expected = /^Failed to load resource: the server responded with a status of 4\d\d/;
-    if (msg.type() === "error" && !expected.test(msg.text())) problems.push(`console error: ${msg.text()}`);
-  });
-});
-test.afterEach(async () => {
-  expect(problems, problems.join("\n")).toEqual([]);
-});
+failOnPageProblems(test, expect);
 
 // A real 32×32 PNG (one colour), so the logo upload goes through the content check.
 function png() {

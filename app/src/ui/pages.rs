@@ -172,7 +172,7 @@ pub fn Admin() -> impl IntoView {
 }
 
 #[component]
-fn NotAllowed() -> impl IntoView {
+pub fn NotAllowed() -> impl IntoView {
     set_status(403);
     view! {
         <section class="panel empty-state">

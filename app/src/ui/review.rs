@@ -22,15 +22,7 @@ where
         if info.user.is_platform_admin {
             body(info).into_any()
         } else {
-            super::pages::set_status(403);
-            view! {
-                <section class="panel empty-state">
-                    <h1>"Not allowed"</h1>
-                    <p>"This page is for platform admins."</p>
-                    <a class="button" href="/">"Back to the start"</a>
-                </section>
-            }
-            .into_any()
+            view! { <super::pages::NotAllowed /> }.into_any()
         }
     })
 }

@@ -84,6 +84,41 @@ async fn lock_listing(
     .ok_or_else(no_listing)
 }
 
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// A vendor member's transaction on one of the vendor's listings: membership checked, the
+/// listing row locked (before any version row, as everywhere).
+async fn open_listing(
+    pool: &PgPool,
+    actor: Uuid,
+    vendor: Uuid,
+    listing: Uuid,
+) -> Result<(Tx, Role, ListingRow), AppError> {
+    let mut tx = db::tenant_tx(pool, vendor, actor).await?;
+    let role = vendor_role(&mut tx, vendor, actor).await?;
+    let row = lock_listing(&mut tx, vendor, listing).await?;
+    Ok((tx, role, row))
+}
+
+/// Ends a step of the workflow: a never-published listing's status follows its version
+/// (`status`), the step is written to the vendor's audit log, and the transaction commits.
+async fn finish(
+    mut tx: Tx,
+    row: &ListingRow,
+    actor: Uuid,
+    vendor: Uuid,
+    status: Option<ListingStatus>,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), AppError> {
+    if let (None, Some(status)) = (row.published_version_id, status) {
+        set_status(&mut tx, row.id, status).await?;
+    }
+    audit::record(&mut tx, vendor, Some(actor), action, detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Creates a listing with a first draft version, and returns its id.
 pub async fn create(
     pool: &PgPool,
@@ -325,9 +360,7 @@ pub async fn save(
     listing: Uuid,
     form: &ListingForm,
 ) -> Result<(), AppError> {
-    let mut tx = db::tenant_tx(pool, vendor, actor).await?;
-    vendor_role(&mut tx, vendor, actor).await?;
-    let row = lock_listing(&mut tx, vendor, listing).await?;
+    let (mut tx, _, row) = open_listing(pool, actor, vendor, listing).await?;
     let mut content = parse_content(&mut tx, form).await?;
     let slug = form.slug.trim();
     if !slug.is_empty() && slug != row.slug {
@@ -362,22 +395,23 @@ pub async fn save(
     content.logo_hash = version.logo_hash.clone();
     versions::update_content(&mut tx, version.id, &content).await?;
     if row.published_version_id.is_none() {
-        sqlx::query("update listings set name = $2, status = 'draft' where id = $1")
+        sqlx::query("update listings set name = $2 where id = $1")
             .bind(listing)
             .bind(&content.name)
             .execute(&mut *tx)
             .await?;
     }
-    audit::record(
-        &mut tx,
+    let detail = json!({ "listing": listing, "version": version.number });
+    finish(
+        tx,
+        &row,
+        actor,
         vendor,
-        Some(actor),
+        Some(ListingStatus::Draft),
         "listing.edited",
-        json!({ "listing": listing, "version": version.number }),
+        detail,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Checks and stores a logo, and puts it on the open version.
@@ -389,9 +423,7 @@ pub async fn set_logo(
     bytes: &[u8],
 ) -> Result<String, AppError> {
     logos::check(bytes)?;
-    let mut tx = db::tenant_tx(pool, vendor, actor).await?;
-    vendor_role(&mut tx, vendor, actor).await?;
-    let row = lock_listing(&mut tx, vendor, listing).await?;
+    let (mut tx, _, row) = open_listing(pool, actor, vendor, listing).await?;
     let version = editable_version(&mut tx, &row, vendor).await?;
     let hash = logos::store(&mut tx, bytes).await?;
     sqlx::query("update listing_versions set logo_hash = $2, state = 'draft' where id = $1")
@@ -399,19 +431,18 @@ pub async fn set_logo(
         .bind(&hash)
         .execute(&mut *tx)
         .await?;
-    if row.published_version_id.is_none() {
-        // A rejected first version is a draft again once changed, as after a save.
-        set_status(&mut tx, listing, ListingStatus::Draft).await?;
-    }
-    audit::record(
-        &mut tx,
+    // A rejected first version is a draft again once changed, as after a save.
+    let detail = json!({ "listing": listing, "version": version.number, "logo": hash });
+    finish(
+        tx,
+        &row,
+        actor,
         vendor,
-        Some(actor),
+        Some(ListingStatus::Draft),
         "listing.logo_changed",
-        json!({ "listing": listing, "version": version.number, "logo": hash }),
+        detail,
     )
     .await?;
-    tx.commit().await?;
     Ok(hash)
 }
 
@@ -422,9 +453,7 @@ pub async fn submit(
     vendor: Uuid,
     listing: Uuid,
 ) -> Result<(), AppError> {
-    let mut tx = db::tenant_tx(pool, vendor, actor).await?;
-    vendor_role(&mut tx, vendor, actor).await?;
-    let row = lock_listing(&mut tx, vendor, listing).await?;
+    let (mut tx, _, row) = open_listing(pool, actor, vendor, listing).await?;
     let Some(version) = open_version(&mut tx, listing, true).await? else {
         return Err(AppError::conflict(
             "",
@@ -442,19 +471,17 @@ pub async fn submit(
     .bind(actor)
     .execute(&mut *tx)
     .await?;
-    if row.published_version_id.is_none() {
-        set_status(&mut tx, listing, ListingStatus::InReview).await?;
-    }
-    audit::record(
-        &mut tx,
+    let detail = json!({ "listing": listing, "version": version.number });
+    finish(
+        tx,
+        &row,
+        actor,
         vendor,
-        Some(actor),
+        Some(ListingStatus::InReview),
         "listing.submitted",
-        json!({ "listing": listing, "version": version.number }),
+        detail,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// What a customer-facing page needs before a version goes to review.
@@ -487,9 +514,7 @@ pub async fn withdraw(
     vendor: Uuid,
     listing: Uuid,
 ) -> Result<(), AppError> {
-    let mut tx = db::tenant_tx(pool, vendor, actor).await?;
-    vendor_role(&mut tx, vendor, actor).await?;
-    let row = lock_listing(&mut tx, vendor, listing).await?;
+    let (mut tx, _, row) = open_listing(pool, actor, vendor, listing).await?;
     let version = match open_version(&mut tx, listing, true).await? {
         Some(v) if v.state == "in_review" => v,
         _ => {
@@ -503,19 +528,17 @@ pub async fn withdraw(
         .bind(version.id)
         .execute(&mut *tx)
         .await?;
-    if row.published_version_id.is_none() {
-        set_status(&mut tx, listing, ListingStatus::Draft).await?;
-    }
-    audit::record(
-        &mut tx,
+    let detail = json!({ "listing": listing, "version": version.number });
+    finish(
+        tx,
+        &row,
+        actor,
         vendor,
-        Some(actor),
+        Some(ListingStatus::Draft),
         "listing.withdrawn",
-        json!({ "listing": listing, "version": version.number }),
+        detail,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 async fn set_status(
@@ -541,14 +564,12 @@ pub async fn set_archived(
     listing: Uuid,
     archived: bool,
 ) -> Result<(), AppError> {
-    let mut tx = db::tenant_tx(pool, vendor, actor).await?;
-    let role = vendor_role(&mut tx, vendor, actor).await?;
+    let (mut tx, role, row) = open_listing(pool, actor, vendor, listing).await?;
     if !role.can_manage_members() {
         return Err(AppError::forbidden(
             "Only owners and admins of the vendor can archive a listing.",
         ));
     }
-    let row = lock_listing(&mut tx, vendor, listing).await?;
     let (from, to, action) = if archived {
         ("published", ListingStatus::Archived, "listing.archived")
     } else {
@@ -572,14 +593,14 @@ pub async fn set_archived(
     .bind(archived)
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
+    finish(
+        tx,
+        &row,
+        actor,
         vendor,
-        Some(actor),
+        None,
         action,
         json!({ "listing": listing }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
