@@ -287,6 +287,20 @@ async fn the_catalog_pages_and_features(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // "Connect" answers for catalog listings only.
+    let res = reqwest::get(app.url("/marketplace/no-such-listing/connect"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = reqwest::get(app.url("/marketplace/listing-03/connect"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Connecting Listing 03 comes with installs"));
 }
 
 fn multipart(bytes: Vec<u8>, file_name: &str, mime: &str) -> reqwest::multipart::Form {
