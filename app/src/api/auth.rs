@@ -18,11 +18,7 @@ pub async fn get_session() -> Result<Option<SessionInfo>, AppError> {
                 return Ok(None);
             };
             let orgs = orgs::list_for_user(&state.pool, user.id).await?;
-            let stored = session_get(&session, ACTIVE_ORG_KEY).await?;
-            // The stored choice wins while the user still belongs to it; otherwise fall back to the first.
-            let active_org = stored
-                .filter(|id| orgs.iter().any(|o| o.id == *id))
-                .or_else(|| orgs.first().map(|o| o.id));
+            let active_org = pick_active_org(&session, &orgs).await?;
             Ok(Some(SessionInfo {
                 user,
                 orgs,

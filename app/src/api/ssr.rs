@@ -113,6 +113,15 @@ pub async fn active_org(
     user: Uuid,
 ) -> Result<Option<Uuid>, AppError> {
     let orgs = crate::domain::orgs::list_for_user(&state.pool, user).await?;
+    pick_active_org(session, &orgs).await
+}
+
+/// Of the user's organizations, the one chosen in the header while they still belong to it, else
+/// the first.
+pub async fn pick_active_org(
+    session: &Session,
+    orgs: &[crate::model::OrgSummary],
+) -> Result<Option<Uuid>, AppError> {
     let stored = session_get(session, ACTIVE_ORG_KEY).await?;
     Ok(stored
         .filter(|id| orgs.iter().any(|o| o.id == *id))

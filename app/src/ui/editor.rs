@@ -10,6 +10,7 @@ use super::catalog::{ListingView, Logo};
 use super::editor_recipe::RecipeFields;
 use super::forms::{action_error, ErrorPanel, FieldError, FormError};
 use super::pages::set_status_of;
+use super::session::bump_on_success;
 use super::vendor::{vendor_only, StatusBadge};
 use crate::api::listings::{
     get_listing_editor, preview_listing, render_markdown, ArchiveListing, SaveListing,
@@ -42,20 +43,6 @@ const FIELDS: &[&str] = &[
     "allowed_schedules",
     "triggers",
 ];
-
-/// A counter bumped after every successful action, so the page refetches what changed (and keeps
-/// what was typed when an action fails).
-fn bump_on_success<S>(action: ServerAction<S>, counter: RwSignal<u32>)
-where
-    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
-    S::Output: Clone + Send + Sync + 'static,
-{
-    Effect::new(move |_| {
-        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
-            counter.update(|n| *n += 1);
-        }
-    });
-}
 
 #[component]
 pub fn EditorPage() -> impl IntoView {

@@ -95,10 +95,14 @@ fn Dashboard(info: SessionInfo) -> impl IntoView {
 }
 
 /// A console page for organizations of `kind`; others are told how to get there.
-pub fn console_for(kind: OrgKind, body: fn(SessionInfo) -> AnyView) -> impl IntoView {
+pub fn console_for<F, V>(kind: OrgKind, body: F) -> impl IntoView
+where
+    F: Fn(SessionInfo) -> V + Send + Sync + Clone + 'static,
+    V: IntoView + 'static,
+{
     with_session(move |info| {
         match info.active() {
-        Some(org) if org.kind == kind => body(info.clone()),
+        Some(org) if org.kind == kind => body(info.clone()).into_any(),
         _ => view! {
             <section class="panel empty-state">
                 <h1>{format!("This page is for {} organizations", kind.label().to_lowercase())}</h1>
@@ -134,12 +138,26 @@ pub fn Installs() -> impl IntoView {
     }
 }
 
+/// A page for platform admins; everyone else gets the 403 page.
+pub fn admins_only<F, V>(body: F) -> impl IntoView
+where
+    F: Fn(SessionInfo) -> V + Send + Sync + Clone + 'static,
+    V: IntoView + 'static,
+{
+    with_session(move |info| {
+        if info.user.is_platform_admin {
+            body(info).into_any()
+        } else {
+            view! { <NotAllowed /> }.into_any()
+        }
+    })
+}
+
 #[component]
 pub fn Admin() -> impl IntoView {
     view! {
         <Title text="Admin" />
-        {with_session(|info| {
-            if info.user.is_platform_admin {
+        {admins_only(|_| {
                 view! {
                     <div class="console-layout">
                         <super::review::AdminRail current="/admin" />
@@ -163,10 +181,6 @@ pub fn Admin() -> impl IntoView {
                         </div>
                     </div>
                 }
-                    .into_any()
-            } else {
-                view! { <NotAllowed /> }.into_any()
-            }
         })}
     }
 }

@@ -3,29 +3,13 @@
 
 use super::catalog::ListingView;
 use super::forms::{action_error, ErrorPanel, FieldError, FormError};
+use super::pages::admins_only;
 use super::pages::set_status_of;
-use super::session::with_session;
 use crate::api::review::{get_review_detail, review_queue, ApproveVersion, RejectVersion};
 use crate::model::listing::{DiffSection, ReviewDetail, ReviewItem, VersionState};
-use crate::model::SessionInfo;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-
-/// Renders `body` for platform admins, a 403 page for everyone else.
-fn admins_only<F, V>(body: F) -> impl IntoView
-where
-    F: Fn(SessionInfo) -> V + Send + Sync + Clone + 'static,
-    V: IntoView + 'static,
-{
-    with_session(move |info| {
-        if info.user.is_platform_admin {
-            body(info).into_any()
-        } else {
-            view! { <super::pages::NotAllowed /> }.into_any()
-        }
-    })
-}
 
 /// The admin console's left rail.
 #[component]

@@ -38,13 +38,23 @@ where
     S::Error: FromServerFnError + Send + Sync + 'static,
 {
     let action = ServerAction::<S>::new();
-    let epoch = expect_context::<SessionEpoch>().0;
+    bump_on_success(action, expect_context::<SessionEpoch>().0);
+    action
+}
+
+/// Bumps `counter` after every successful run of `action`, so that what depends on it refetches
+/// (and nothing refetches when the action fails, which keeps what was typed).
+pub fn bump_on_success<S>(action: ServerAction<S>, counter: RwSignal<u32>)
+where
+    S: ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: FromServerFnError + Send + Sync + 'static,
+{
     Effect::new(move |_| {
         if action.value().with(|v| matches!(v, Some(Ok(_)))) {
-            epoch.update(|n| *n += 1);
+            counter.update(|n| *n += 1);
         }
     });
-    action
 }
 
 /// Renders `signed_in` with the session, a sign-in prompt when nobody is signed in.

@@ -2,7 +2,6 @@
 //! start a new one.
 
 use super::forms::{action_error, ErrorPanel, FormError, TextField};
-use super::session::with_session;
 use crate::api::listings::{vendor_listings, CreateListing};
 use crate::model::listing::{ListingStatus, VendorListingRow, VersionState};
 use crate::model::{OrgKind, SessionInfo};
@@ -15,19 +14,7 @@ where
     F: Fn(SessionInfo) -> V + Send + Sync + Clone + 'static,
     V: IntoView + 'static,
 {
-    with_session(move |info| {
-        match info.active() {
-        Some(org) if org.kind == OrgKind::Vendor => body(info.clone()).into_any(),
-        _ => view! {
-            <section class="panel empty-state">
-                <h1>"This page is for vendor organizations"</h1>
-                <p>"Switch to a vendor organization in the header, or create one to publish integrations."</p>
-                <a class="button" href="/orgs/new">"Create an organization"</a>
-            </section>
-        }
-        .into_any(),
-    }
-    })
+    super::pages::console_for(OrgKind::Vendor, body)
 }
 
 /// A listing's status as a badge.

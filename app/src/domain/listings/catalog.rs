@@ -10,7 +10,7 @@ use super::versions::{VersionRow, COLUMNS};
 use crate::domain::{logos, markdown};
 use crate::error::AppError;
 use crate::model::listing::{CatalogCard, CatalogPage, CatalogQuery, Category, ListingPage};
-use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgExecutor, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 /// Cards per catalog page.
@@ -187,21 +187,21 @@ async fn compute(
 
 /// The page of a published listing.
 pub async fn listing_page(pool: &PgPool, slug: &str) -> Result<ListingPage, AppError> {
+    // The version, its vendor's name and the featured flag in one round trip.
     let sql = format!(
-        "select {COLUMNS} from listings l join listing_versions v on v.id = l.published_version_id \
+        "select {COLUMNS}, o.name as vendor_name, l.featured_rank is not null as featured \
+         from listings l join listing_versions v on v.id = l.published_version_id \
+         join organizations o on o.id = l.vendor_org_id \
          where l.slug = $1 and l.status = 'published'"
     );
-    let row: VersionRow = sqlx::query_as(&sql)
+    let found = sqlx::query(&sql)
         .bind(slug)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| AppError::not_found("No such listing in the marketplace."))?;
-    let vendor = vendor_name(pool, row.vendor_org_id).await?;
-    let featured: bool =
-        sqlx::query_scalar("select featured_rank is not null from listings where id = $1")
-            .bind(row.listing_id)
-            .fetch_one(pool)
-            .await?;
+    let row = VersionRow::from_row(&found)?;
+    let vendor: String = found.try_get("vendor_name")?;
+    let featured: bool = found.try_get("featured")?;
     let all = categories(pool).await?;
     Ok(ListingPage {
         featured,
@@ -264,12 +264,13 @@ pub async fn preview(
     vendor: Uuid,
     listing: Uuid,
 ) -> Result<ListingPage, AppError> {
-    let editor = super::editor(pool, actor, vendor, listing).await?;
     let mut tx = crate::domain::db::tenant_tx(pool, vendor, actor).await?;
-    let row = super::versions::by_id(&mut tx, editor.version.id).await?;
+    super::vendor_role(&mut tx, vendor, actor).await?;
+    let (listing, version) = super::shown_version(&mut tx, vendor, listing).await?;
     let vendor_name = vendor_name(&mut *tx, vendor).await?;
+    let all = categories(&mut *tx).await?;
     tx.commit().await?;
-    Ok(page_of(&row, &editor.slug, vendor_name, &editor.categories))
+    Ok(page_of(&version, &listing.slug, vendor_name, &all))
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ pub async fn create(
         website_url: None,
         recipe: Recipe::default(),
     };
-    versions::insert(&mut tx, id, vendor, 1, &content).await?;
+    versions::insert(&mut tx, id, vendor, &content).await?;
     audit::record(
         &mut tx,
         vendor,
@@ -214,6 +214,28 @@ pub async fn list(
         .collect()
 }
 
+/// A vendor's listing and the version its editor shows: the open one, or else the published one.
+async fn shown_version(
+    conn: &mut PgConnection,
+    vendor: Uuid,
+    listing: Uuid,
+) -> Result<(ListingRow, VersionRow), AppError> {
+    let row: ListingRow = sqlx::query_as(
+        "select id, slug, status, published_version_id from listings \
+         where id = $1 and vendor_org_id = $2",
+    )
+    .bind(listing)
+    .bind(vendor)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(no_listing)?;
+    let version = match open_version(conn, listing, false).await? {
+        Some(v) => v,
+        None => versions::by_id(conn, row.published_version_id.ok_or_else(no_listing)?).await?,
+    };
+    Ok((row, version))
+}
+
 /// A listing in the editor: its open version (or the published one), history and choices.
 pub async fn editor(
     pool: &PgPool,
@@ -223,18 +245,7 @@ pub async fn editor(
 ) -> Result<ListingEditor, AppError> {
     let mut tx = db::tenant_tx(pool, vendor, actor).await?;
     let role = vendor_role(&mut tx, vendor, actor).await?;
-    let row: ListingRow = sqlx::query_as(
-        "select id, slug, status, published_version_id from listings where id = $1 and vendor_org_id = $2",
-    )
-    .bind(listing)
-    .bind(vendor)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(no_listing)?;
-    let version = match open_version(&mut tx, listing, false).await? {
-        Some(v) => v,
-        None => versions::by_id(&mut tx, row.published_version_id.ok_or_else(no_listing)?).await?,
-    };
+    let (row, version) = shown_version(&mut tx, vendor, listing).await?;
     let history = versions::history(&mut tx, listing).await?;
     let categories = catalog::categories(&mut *tx).await?;
     tx.commit().await?;
@@ -333,8 +344,9 @@ async fn editable_version(
     conn: &mut PgConnection,
     listing: &ListingRow,
     vendor: Uuid,
+    open: Option<VersionRow>,
 ) -> Result<VersionRow, AppError> {
-    match open_version(conn, listing.id, true).await? {
+    match open {
         Some(v) if v.state == "in_review" => Err(AppError::conflict(
             "",
             "This version is in review. Withdraw it from review to make changes.",
@@ -343,10 +355,7 @@ async fn editable_version(
         None => {
             let published =
                 versions::by_id(conn, listing.published_version_id.ok_or_else(no_listing)?).await?;
-            let number = versions::next_number(conn, listing.id).await?;
-            let id =
-                versions::insert(conn, listing.id, vendor, number, &published.content()).await?;
-            versions::by_id(conn, id).await
+            versions::insert(conn, listing.id, vendor, &published.content()).await
         }
     }
 }
@@ -378,22 +387,26 @@ pub async fn save(
             .await
             .map_err(on_constraint("listings_slug_key", || slug_taken(&slug)))?;
     }
-    // Saving a published listing unchanged opens no new version (a reviewer would get an empty
-    // diff).
-    if let (None, Some(published)) = (
-        open_version(&mut tx, listing, true).await?,
-        row.published_version_id,
-    ) {
-        let published = versions::by_id(&mut tx, published).await?;
-        content.logo_hash = published.logo_hash.clone();
-        if content == published.content() {
-            tx.commit().await?;
-            return Ok(());
+    let version = match open_version(&mut tx, listing, true).await? {
+        None => {
+            // A published listing with nothing open: the change becomes the next version, unless
+            // there is no change (a reviewer would get an empty diff).
+            let published =
+                versions::by_id(&mut tx, row.published_version_id.ok_or_else(no_listing)?).await?;
+            content.logo_hash = published.logo_hash.clone();
+            if content == published.content() {
+                tx.commit().await?;
+                return Ok(());
+            }
+            versions::insert(&mut tx, listing, vendor, &content).await?
         }
-    }
-    let version = editable_version(&mut tx, &row, vendor).await?;
-    content.logo_hash = version.logo_hash.clone();
-    versions::update_content(&mut tx, version.id, &content).await?;
+        open => {
+            let version = editable_version(&mut tx, &row, vendor, open).await?;
+            content.logo_hash = version.logo_hash.clone();
+            versions::update_content(&mut tx, version.id, &content).await?;
+            version
+        }
+    };
     if row.published_version_id.is_none() {
         sqlx::query("update listings set name = $2 where id = $1")
             .bind(listing)
@@ -424,7 +437,8 @@ pub async fn set_logo(
 ) -> Result<String, AppError> {
     logos::check(bytes)?;
     let (mut tx, _, row) = open_listing(pool, actor, vendor, listing).await?;
-    let version = editable_version(&mut tx, &row, vendor).await?;
+    let open = open_version(&mut tx, listing, true).await?;
+    let version = editable_version(&mut tx, &row, vendor, open).await?;
     let hash = logos::store(&mut tx, bytes).await?;
     sqlx::query("update listing_versions set logo_hash = $2, state = 'draft' where id = $1")
         .bind(version.id)

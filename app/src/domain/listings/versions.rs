@@ -2,8 +2,10 @@
 
 use crate::error::AppError;
 use crate::model::listing::{Recipe, VersionContent, VersionSummary};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
 use sqlx::types::Json;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 /// The columns of [`VersionRow`], for `select`.
@@ -102,45 +104,44 @@ pub(super) async fn history(
     rows.iter().map(VersionRow::summary).collect()
 }
 
-pub(super) async fn next_number(conn: &mut PgConnection, listing: Uuid) -> Result<i32, AppError> {
-    Ok(sqlx::query_scalar(
-        "select coalesce(max(number), 0) + 1 from listing_versions where listing_id = $1",
-    )
-    .bind(listing)
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Inserts a draft version with `content`, and returns its id.
+/// Inserts a draft version with `content`, numbered after the listing's last one, and returns
+/// it.
 pub(super) async fn insert(
     conn: &mut PgConnection,
     listing: Uuid,
     vendor: Uuid,
-    number: i32,
     content: &VersionContent,
-) -> Result<Uuid, AppError> {
-    let id = Uuid::new_v4();
-    sqlx::query(
-        "insert into listing_versions (id, listing_id, vendor_org_id, number, name, tagline, \
+) -> Result<VersionRow, AppError> {
+    let sql = format!(
+        "insert into listing_versions as v (id, listing_id, vendor_org_id, number, name, tagline, \
          description, categories, logo_hash, docs_url, support_url, website_url, recipe) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(id)
-    .bind(listing)
-    .bind(vendor)
-    .bind(number)
-    .bind(&content.name)
-    .bind(&content.tagline)
-    .bind(&content.description)
-    .bind(&content.categories)
-    .bind(&content.logo_hash)
-    .bind(&content.docs_url)
-    .bind(&content.support_url)
-    .bind(&content.website_url)
-    .bind(Json(&content.recipe))
-    .execute(conn)
-    .await?;
-    Ok(id)
+         values ($10, $11, $12, \
+            (select coalesce(max(number), 0) + 1 from listing_versions where listing_id = $11), \
+            $1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         returning {COLUMNS}"
+    );
+    let query = bind_content(sqlx::query_as(&sql), content)
+        .bind(Uuid::new_v4())
+        .bind(listing)
+        .bind(vendor);
+    Ok(query.fetch_one(conn).await?)
+}
+
+/// Binds a version's content as `$1`…`$9`, in the order both statements here name it.
+fn bind_content<'q, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    content: &'q VersionContent,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    query
+        .bind(&content.name)
+        .bind(&content.tagline)
+        .bind(&content.description)
+        .bind(&content.categories)
+        .bind(&content.logo_hash)
+        .bind(&content.docs_url)
+        .bind(&content.support_url)
+        .bind(&content.website_url)
+        .bind(Json(&content.recipe))
 }
 
 /// Replaces a version's content; an edited version is a draft again (a rejected one keeps the
@@ -150,22 +151,16 @@ pub(super) async fn update_content(
     id: Uuid,
     content: &VersionContent,
 ) -> Result<(), AppError> {
-    sqlx::query(
-        "update listing_versions set state = 'draft', name = $2, tagline = $3, description = $4, \
-         categories = $5, logo_hash = $6, docs_url = $7, support_url = $8, website_url = $9, \
-         recipe = $10 where id = $1",
+    let _: (Uuid,) = bind_content(
+        sqlx::query_as(
+            "update listing_versions set state = 'draft', name = $1, tagline = $2, \
+             description = $3, categories = $4, logo_hash = $5, docs_url = $6, support_url = $7, \
+             website_url = $8, recipe = $9 where id = $10 returning id",
+        ),
+        content,
     )
     .bind(id)
-    .bind(&content.name)
-    .bind(&content.tagline)
-    .bind(&content.description)
-    .bind(&content.categories)
-    .bind(&content.logo_hash)
-    .bind(&content.docs_url)
-    .bind(&content.support_url)
-    .bind(&content.website_url)
-    .bind(Json(&content.recipe))
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
     Ok(())
 }
