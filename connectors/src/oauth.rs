@@ -233,7 +233,7 @@ impl OAuthClient {
             req = req.set_pkce_verifier(PkceCodeVerifier::new(v.expose_secret().to_owned()));
         }
         let res = req
-            .request_async(&|r| self.http.send_http(r))
+            .request_async(&OAuthHttp(&self.http))
             .await
             .map_err(|e| self.token_error(e))?;
         Ok(self.token_set(res, None))
@@ -247,7 +247,7 @@ impl OAuthClient {
         let res = self
             .client
             .exchange_refresh_token(&token)
-            .request_async(&|r| self.http.send_http(r))
+            .request_async(&OAuthHttp(&self.http))
             .await
             .map_err(|e| self.token_error(e))?;
         Ok(self.token_set(res, Some(refresh_token)))
@@ -397,6 +397,27 @@ impl OAuthClient {
                 ConnectorError::transient(format!("{provider}: token request: {e}"))
             }
         }
+    }
+}
+
+/// The guarded outbound client as the `oauth2` crate's HTTP client. A named type rather than a
+/// closure (`&|r| http.send_http(r)`), whose higher-ranked signature keeps the returned future
+/// from being `Send` for every lifetime, so that callers could not hold it across an `.await` in
+/// a server function or a spawned task.
+struct OAuthHttp<'a>(&'a OutboundClient);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp<'_> {
+    type Error = ConnectorError;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<oauth2::HttpResponse, ConnectorError>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(self.0.send_http(request))
     }
 }
 

@@ -59,6 +59,11 @@ fn main() -> anyhow::Result<()> {
                 &app::domain::vault::generate_key(1),
                 &[],
             )?),
+            connect: std::sync::Arc::new(app::domain::connections::ConnectSettings::new(
+                "http://patchbay.test",
+                Default::default(),
+                Default::default(),
+            )?),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

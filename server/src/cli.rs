@@ -24,7 +24,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::keys::print_new_key(id);
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::Rotate(keys),
+        } => rotate_keys(&url, &keys).await,
     }
+}
+
+/// `patchbay keys rotate`: re-seals every stored secret under the current key.
+async fn rotate_keys(url: &str, keys: &crate::config::KeyArgs) -> anyhow::Result<()> {
+    let vault = crate::keys::keyring(keys)?;
+    crate::db::prepare(url).await?;
+    let pool = crate::db::app_pool(url, 2).await?;
+    let count = app::domain::connections::rotate_keys(&pool, &vault).await?;
+    println!(
+        "Re-encrypted {count} stored secret{} under key {}.",
+        if count == 1 { "" } else { "s" },
+        vault.current_id()
+    );
+    Ok(())
 }
 
 async fn admin(url: &str, command: AdminCommand) -> anyhow::Result<()> {
@@ -50,14 +67,27 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let vault = std::sync::Arc::new(crate::keys::keyring(&args.keys)?);
     crate::db::prepare(url).await?;
     let pool = crate::db::app_pool(url, 16).await?;
-    // Kept alive for as long as Patchbay serves.
-    let _sandbox = if args.demo {
+    if args.demo {
         let logins = demo::seed(&pool).await.context("seeding demo data")?;
         println!("\nDemo logins (password for all: {}):", demo::DEMO_PASSWORD);
         for login in &logins {
             println!("  {:<40} {}", login.email, login.who);
         }
+    }
+    // Kept alive for as long as Patchbay serves.
+    let sandbox = if args.demo || args.sandbox {
         let sandbox = spawn_sandbox(&args).await?;
+        for provider in ["sandbox-shop", "sandbox-crm"] {
+            app::domain::connections::apps::set_platform_app(
+                &pool,
+                &vault,
+                provider,
+                SANDBOX_CLIENT_ID,
+                &secrecy::SecretString::from(SANDBOX_CLIENT_SECRET),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("registering the sandbox app: {e}"))?;
+        }
         println!(
             "\nSandbox apps (Sandbox Shop, Sandbox CRM) at {}",
             sandbox.base_url
@@ -66,6 +96,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let connect = std::sync::Arc::new(connect_settings(&args, sandbox.as_ref())?);
     if !args.site_root.join("pkg").exists() {
         tracing::warn!(
             site_root = %args.site_root.display(),
@@ -74,6 +105,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    let pool_for_sweep = pool.clone();
     let store = PostgresStore::new(pool.clone());
     tokio::spawn(async move {
         // Expired sessions are unusable already; this only keeps the table small.
@@ -88,8 +120,10 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         site_root: args.site_root.clone(),
         session_idle: Duration::from_secs(args.session_idle_minutes.max(1) as u64 * 60),
-        vault,
+        vault: vault.clone(),
+        connect: connect.clone(),
     });
+    tokio::spawn(refresh_sweep(pool_for_sweep, vault, connect));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("listening on {}", args.addr))?;
@@ -112,22 +146,77 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     .context("serving HTTP")
 }
 
-/// The bundled sandbox apps, with Patchbay registered as an OAuth client. The client secret is
-/// a demo value: the sandbox holds no real data.
+/// Patchbay's OAuth client at the bundled sandbox. The secret is a demo value: the sandbox holds
+/// no real data.
+const SANDBOX_CLIENT_ID: &str = "patchbay-demo";
+const SANDBOX_CLIENT_SECRET: &str = "patchbay-demo-secret";
+
+/// The bundled sandbox apps, with Patchbay registered as an OAuth client.
 async fn spawn_sandbox(args: &ServeArgs) -> anyhow::Result<connectors::sandbox::SandboxHandle> {
     use connectors::sandbox::{Sandbox, SandboxClient, SandboxConfig};
     let config = SandboxConfig {
         clients: vec![SandboxClient {
-            client_id: "patchbay-demo".into(),
-            client_secret: "patchbay-demo-secret".into(),
+            client_id: SANDBOX_CLIENT_ID.into(),
+            client_secret: SANDBOX_CLIENT_SECRET.into(),
             redirect_uris: vec![format!("{}/oauth/callback", args.public_url())],
             name: "Patchbay".into(),
         }],
+        fault_api: args.sandbox_faults,
         ..SandboxConfig::default()
     };
     Sandbox::spawn_at(config, args.sandbox_addr)
         .await
         .with_context(|| format!("starting the sandbox apps on {}", args.sandbox_addr))
+}
+
+/// How connections reach providers. With the sandbox served, its URL is the `{sandbox_url}` of
+/// the sandbox specs, and its loopback address is let through the outbound guard (which refuses
+/// loopback otherwise).
+fn connect_settings(
+    args: &ServeArgs,
+    sandbox: Option<&connectors::sandbox::SandboxHandle>,
+) -> anyhow::Result<app::domain::connections::ConnectSettings> {
+    let mut http = connectors::http::HttpConfig::default();
+    let mut vars = std::collections::BTreeMap::new();
+    if let Some(sandbox) = sandbox {
+        vars.insert("sandbox_url".to_owned(), sandbox.base_url.clone());
+        http.allow.push(ipnet::IpNet::from(args.sandbox_addr.ip()));
+    }
+    app::domain::connections::ConnectSettings::new(&args.public_url(), http, vars)
+}
+
+/// Refreshes tokens that expire within ten minutes, every minute, so that connections nobody
+/// used for a while are still fresh when a sync needs them (and a revoked grant shows up as
+/// "needs reconnecting" before then).
+async fn refresh_sweep(
+    pool: sqlx::PgPool,
+    vault: std::sync::Arc<app::domain::vault::Keyring>,
+    connect: std::sync::Arc<app::domain::connections::ConnectSettings>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match app::domain::connections::refresh::sweep(
+            &pool,
+            &vault,
+            &connect,
+            Duration::from_secs(600),
+            100,
+        )
+        .await
+        {
+            Ok(report) if report.refreshed + report.failed > 0 => {
+                tracing::info!(
+                    refreshed = report.refreshed,
+                    failed = report.failed,
+                    "token refresh sweep"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "token refresh sweep failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -60,6 +60,11 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 1)]
         id: u8,
     },
+    /// Re-encrypt every stored secret (connection credentials, provider app secrets) under
+    /// PATCHBAY_SECRET_KEY, opening them with it or with PATCHBAY_OLD_SECRET_KEYS. Run it after
+    /// moving the old key to PATCHBAY_OLD_SECRET_KEYS and setting a new one; once it has run,
+    /// the old key can go.
+    Rotate(KeyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +101,16 @@ pub struct ServeArgs {
     /// Where the bundled sandbox apps (Sandbox Shop and Sandbox CRM) listen in demo mode.
     #[arg(long, env = "PATCHBAY_SANDBOX_ADDR", default_value = "127.0.0.1:3001")]
     pub sandbox_addr: SocketAddr,
+
+    /// Serve the bundled sandbox apps and register Patchbay's OAuth app with them, without the
+    /// demo data (`--demo` does this too).
+    #[arg(long, env = "PATCHBAY_SANDBOX")]
+    pub sandbox: bool,
+
+    /// Let anyone who can reach the sandbox break it on purpose through `/_sandbox/faults`
+    /// (tests and demonstrations of failure handling).
+    #[arg(long, env = "PATCHBAY_SANDBOX_FAULTS")]
+    pub sandbox_faults: bool,
 
     #[command(flatten)]
     pub keys: KeyArgs,

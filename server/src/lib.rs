@@ -9,6 +9,7 @@ pub mod db;
 pub mod keys;
 pub mod logos;
 pub mod middleware;
+pub mod oauth;
 pub mod page_cache;
 pub mod router;
 pub mod telemetry;

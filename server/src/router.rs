@@ -38,6 +38,8 @@ pub struct ServerState {
     pub session_idle: Duration,
     /// The credential vault's keys.
     pub vault: std::sync::Arc<app::domain::vault::Keyring>,
+    /// How connections reach providers.
+    pub connect: std::sync::Arc<app::domain::connections::ConnectSettings>,
 }
 
 /// Builds the whole application.
@@ -47,7 +49,11 @@ pub fn build_router(state: ServerState) -> Router {
         .site_root(state.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();
-    let app_state = AppState::new(state.pool.clone(), state.vault.clone());
+    let app_state = AppState::new(
+        state.pool.clone(),
+        state.vault.clone(),
+        state.connect.clone(),
+    );
     let app_state_for_routes = app_state.clone();
     let page_cache =
         crate::page_cache::PageCache::new(state.pool.clone(), app_state.catalog.clone());
@@ -76,6 +82,11 @@ pub fn build_router(state: ServerState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(
                     crate::logos::UPLOAD_BODY_LIMIT,
                 ))
+                .with_state(app_state_for_routes.clone()),
+        )
+        .merge(
+            Router::new()
+                .route("/oauth/callback", get(crate::oauth::callback))
                 .with_state(app_state_for_routes),
         );
     let site = Router::new()

@@ -295,12 +295,11 @@ async fn the_catalog_pages_and_features(db: PgPool) {
     let res = reqwest::get(app.url("/marketplace/listing-03/connect"))
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("Connecting Listing 03 comes with installs"));
+    // A visitor is asked to log in: connections belong to an organization.
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Log in to connect your accounts"));
+    assert!(html.contains("/login?next=/marketplace/listing-03/connect"));
 }
 
 fn multipart(bytes: Vec<u8>, file_name: &str, mime: &str) -> reqwest::multipart::Form {

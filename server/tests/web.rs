@@ -234,18 +234,18 @@ async fn navigation_follows_roles(db: PgPool) {
     let customer = app.create_org(&alice, "Acme", "customer").await;
     assert_eq!(
         nav(page(alice.clone(), "/").await.text().await.unwrap()),
-        ["Marketplace", "My installs"]
+        ["Marketplace", "My installs", "Connections"]
     );
     app.create_org(&alice, "Alice Apps", "vendor").await;
     assert_eq!(
         nav(page(alice.clone(), "/").await.text().await.unwrap()),
-        ["Marketplace", "Vendor"]
+        ["Marketplace", "Connections", "Vendor"]
     );
     app.call_json(&alice, "orgs/switch", &[("org_id", &customer)])
         .await;
     assert_eq!(
         nav(page(alice.clone(), "/").await.text().await.unwrap()),
-        ["Marketplace", "My installs"]
+        ["Marketplace", "My installs", "Connections"]
     );
 
     // The admin console is for platform admins only.
@@ -259,7 +259,7 @@ async fn navigation_follows_roles(db: PgPool) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         nav(res.text().await.unwrap()),
-        ["Marketplace", "My installs", "Admin"]
+        ["Marketplace", "My installs", "Connections", "Admin"]
     );
 }
 

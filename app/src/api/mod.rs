@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod connections;
 pub mod listings;
 pub mod orgs;
 pub mod review;

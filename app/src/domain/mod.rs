@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod connections;
 pub mod db;
 pub mod demo;
 pub mod demo_listings;
@@ -23,14 +24,21 @@ pub struct AppState {
     pub catalog: std::sync::Arc<listings::cache::CatalogCache>,
     /// Seals and opens stored credentials.
     pub vault: std::sync::Arc<vault::Keyring>,
+    /// How connections reach providers.
+    pub connect: std::sync::Arc<connections::ConnectSettings>,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, vault: std::sync::Arc<vault::Keyring>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        vault: std::sync::Arc<vault::Keyring>,
+        connect: std::sync::Arc<connections::ConnectSettings>,
+    ) -> Self {
         AppState {
             pool,
             catalog: Default::default(),
             vault,
+            connect,
         }
     }
 }

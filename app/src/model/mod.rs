@@ -265,4 +265,41 @@ mod tests {
     }
 }
 
+/// A closed set of values kept as text (in the database and in forms), each with a label for
+/// people.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident = $text:literal / $label:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = AppError;
+            fn from_str(s: &str) -> Result<Self, AppError> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(AppError::invalid($what, format!("Unknown {} \u{201c}{}\u{201d}.", $what.replace('_', " "), other))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.label())
+            }
+        }
+    };
+}
+
+pub mod connection;
 pub mod listing;

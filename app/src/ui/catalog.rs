@@ -481,38 +481,6 @@ pub fn ListingView(page: ListingPage, connect: bool) -> AnyView {
     .into_any()
 }
 
-/// Where "Connect" leads until connections and installs exist. A listing that is not in the
-/// catalog is "not found" here too.
-#[component]
-pub fn ConnectPage() -> impl IntoView {
-    let params = use_params_map();
-    let slug = move || params.read().get("slug").unwrap_or_default();
-    let listing = Resource::new(slug, get_listing_page);
-    view! {
-        <Title text="Connect" />
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || listing.get().map(|result| match result {
-                Ok(page) => view! {
-                    <section class="panel empty-state">
-                        <p class="eyebrow">"Coming with installs"</p>
-                        <h1>{format!("Connecting {} comes with installs", page.name)}</h1>
-                        <p>"Soon this button will connect your account and walk you through installing the integration: what to sync, the field mapping and the schedule."</p>
-                        <div class="actions">
-                            <a class="button" href=format!("/marketplace/{}", page.slug)>"Back to the listing"</a>
-                            <a class="button button-ghost" href="/marketplace">"Browse the marketplace"</a>
-                        </div>
-                    </section>
-                }
-                .into_any(),
-                Err(error) => {
-                    super::pages::set_status_of(&error);
-                    view! { <ErrorPanel error /> }.into_any()
-                }
-            })}
-        </Suspense>
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::catalog_href;

@@ -63,6 +63,7 @@ fn Nav(info: Option<SessionInfo>) -> impl IntoView {
         <nav class="nav" aria-label="Main">
             <A href="/marketplace">"Marketplace"</A>
             {(kind == Some(OrgKind::Customer)).then(|| view! { <A href="/installs">"My installs"</A> })}
+            {kind.is_some().then(|| view! { <A href="/connections">"Connections"</A> })}
             {(kind == Some(OrgKind::Vendor)).then(|| view! { <A href="/vendor">"Vendor"</A> })}
             {admin.then(|| view! { <A href="/admin">"Admin"</A> })}
         </nav>

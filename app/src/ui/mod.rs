@@ -4,12 +4,14 @@
 mod account;
 mod auth;
 mod catalog;
+mod connections;
 mod editor;
 mod editor_recipe;
 mod forms;
 mod layout;
 mod orgs;
 mod pages;
+mod provider_apps;
 mod review;
 mod session;
 mod vendor;
@@ -93,7 +95,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("orgs/:id") view=orgs::OrgPage ssr=SsrMode::Async />
                     <Route path=path!("marketplace") view=catalog::MarketplacePage ssr=SsrMode::Async />
                     <Route path=path!("marketplace/:slug") view=catalog::ListingDetailPage ssr=SsrMode::Async />
-                    <Route path=path!("marketplace/:slug/connect") view=catalog::ConnectPage ssr=SsrMode::Async />
+                    <Route path=path!("marketplace/:slug/connect") view=connections::ListingConnectPage ssr=SsrMode::Async />
+                    <Route path=path!("connections") view=connections::ConnectionsPage ssr=SsrMode::Async />
+                    <Route path=path!("connections/new/:provider") view=connections::NewConnectionPage ssr=SsrMode::Async />
+                    <Route path=path!("connect/continue") view=connections::ContinuePage ssr=SsrMode::Async />
+                    <Route path=path!("connect/failed") view=connections::FailedPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/apps") view=provider_apps::PlatformAppsPage ssr=SsrMode::Async />
+                    <Route path=path!("vendor/apps") view=provider_apps::VendorAppsPage ssr=SsrMode::Async />
                     <Route path=path!("installs") view=pages::Installs ssr=SsrMode::Async />
                     <Route path=path!("vendor") view=vendor::VendorPage ssr=SsrMode::Async />
                     <Route path=path!("vendor/listings/:id") view=editor::EditorPage ssr=SsrMode::Async />

@@ -173,6 +173,10 @@ pub fn Admin() -> impl IntoView {
                                     <h2>"Reviews"</h2>
                                     <p class="muted">"Listings and changes vendors have submitted, waiting for approval."</p>
                                 </a>
+                                <a class="card" href="/admin/apps">
+                                    <h2>"Provider apps"</h2>
+                                    <p class="muted">"The OAuth apps Patchbay is registered as at each provider, which customers connect through."</p>
+                                </a>
                                 <div class="card">
                                     <h2>"Failures"</h2>
                                     <p class="muted">"Failing syncs across all tenants will show up here once installs run."</p>

@@ -23,6 +23,7 @@ pub fn AdminRail(current: &'static str) -> impl IntoView {
             <ul role="list">
                 {item("/admin", "Overview")}
                 {item("/admin/reviews", "Reviews")}
+                {item("/admin/apps", "Provider apps")}
                 <li><a href="/marketplace">"Catalog"</a></li>
             </ul>
         </nav>

@@ -273,6 +273,50 @@ pub async fn preview(
     Ok(page_of(&version, &listing.slug, vendor_name, &all))
 }
 
+/// What connecting for a published listing needs: its name, its vendor (whose own OAuth apps
+/// come first) and the providers its recipe reads and writes, in that order (the built-in store
+/// needs no connection and is left out).
+pub struct ConnectTarget {
+    pub name: String,
+    pub vendor: Uuid,
+    pub providers: Vec<String>,
+}
+
+/// The connect target of a published listing.
+pub async fn connect_target(pool: &PgPool, slug: &str) -> Result<ConnectTarget, AppError> {
+    let row: Option<(String, Uuid, Option<String>, Option<String>)> = sqlx::query_as(
+        "select l.name, l.vendor_org_id, v.recipe->>'source_provider', v.recipe->>'destination_provider' \
+         from listings l join listing_versions v on v.id = l.published_version_id \
+         where l.slug = $1 and l.status = 'published'",
+    )
+    .bind(slug)
+    .fetch_optional(pool)
+    .await?;
+    let (name, vendor, source, destination) =
+        row.ok_or_else(|| AppError::not_found("No such listing in the marketplace."))?;
+    let mut providers: Vec<String> = Vec::new();
+    for p in [source, destination].into_iter().flatten() {
+        if p != crate::model::listing::STORE_PROVIDER && !providers.contains(&p) {
+            providers.push(p);
+        }
+    }
+    Ok(ConnectTarget {
+        name,
+        vendor,
+        providers,
+    })
+}
+
+/// The vendor of a published listing, or None when there is no such listing.
+pub async fn vendor_of(pool: &PgPool, slug: &str) -> Result<Option<Uuid>, AppError> {
+    Ok(sqlx::query_scalar(
+        "select vendor_org_id from listings where slug = $1 and status = 'published'",
+    )
+    .bind(slug)
+    .fetch_optional(pool)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::search_words;

@@ -37,6 +37,11 @@ pub fn providers() -> &'static Providers {
 }
 
 impl Providers {
+    /// Every provider, by name.
+    pub fn all(&self) -> impl Iterator<Item = &ProviderSpec> {
+        self.specs.iter()
+    }
+
     pub fn get(&self, id: &str) -> Option<&ProviderSpec> {
         self.specs.iter().find(|s| s.id == id)
     }

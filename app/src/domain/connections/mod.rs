@@ -1,0 +1,853 @@
+//! Connections: a tenant's linked accounts at third-party providers.
+//!
+//! A connection holds its secrets (OAuth tokens, or the API key or password the customer typed)
+//! sealed by the vault and bound to its tenant and id, its non-secret inputs (a Shopify shop), the
+//! account label the provider's check call gave, and a status: `active`, `needs_reauth` (the
+//! provider refused its tokens: the customer must reconnect, which keeps the id so installs go on)
+//! or `revoked` (disconnected, no credentials kept).
+//!
+//! - [`apps`]: the OAuth apps Patchbay is registered as.
+//! - [`flows`]: connecting with OAuth (start, callback).
+//! - [`refresh`]: usable credentials for the sync engine, with single-flight token refresh.
+
+pub mod apps;
+pub mod flows;
+pub mod refresh;
+
+use crate::domain::audit;
+use crate::domain::db::{self, Scope};
+use crate::domain::listings::recipe::providers;
+use crate::domain::vault::{Aad, Keyring, VaultError};
+use crate::error::AppError;
+use crate::model::connection::{AuthKind, ConnectField, ConnectProvider, ConnectionView};
+use crate::model::Role;
+use connectors::engine::{Connection, Credentials, SpecSource};
+use connectors::error::{ConnectorError, ErrorClass};
+use connectors::http::{HttpConfig, OutboundClient};
+use connectors::spec::{AuthSpec, ProviderSpec};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// How connections reach providers: the provider specs, the outbound HTTP client, the platform's
+/// template variables (`sandbox_url`), and the OAuth callback URL registered at providers.
+#[derive(Clone, Debug)]
+pub struct ConnectSettings {
+    pub http: OutboundClient,
+    pub platform_vars: BTreeMap<String, String>,
+    /// `{public_url}/oauth/callback`, exactly as registered at each provider.
+    pub callback_url: String,
+    /// The specs connections use, by id: the built-in ones unless replaced with
+    /// [`ConnectSettings::with_spec`] (a provider's API at another address, such as a local fake
+    /// of its documented API in tests, or a regional endpoint).
+    specs: BTreeMap<String, Arc<ProviderSpec>>,
+}
+
+impl ConnectSettings {
+    pub fn new(
+        public_url: &str,
+        http: HttpConfig,
+        platform_vars: BTreeMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        Ok(ConnectSettings {
+            http: OutboundClient::new(http)
+                .map_err(|e| anyhow::anyhow!("the outbound HTTP client: {e}"))?,
+            platform_vars,
+            callback_url: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
+            specs: providers()
+                .all()
+                .map(|s| (s.id.clone(), Arc::new(s.clone())))
+                .collect(),
+        })
+    }
+
+    /// Uses `spec` for its provider id instead of the built-in one.
+    pub fn with_spec(mut self, spec: ProviderSpec) -> Self {
+        self.specs.insert(spec.id.clone(), Arc::new(spec));
+        self
+    }
+
+    /// The spec of a provider, or NotFound.
+    pub fn spec(&self, id: &str) -> Result<&ProviderSpec, AppError> {
+        self.specs
+            .get(id)
+            .map(|s| s.as_ref())
+            .ok_or_else(|| AppError::not_found("Patchbay does not know that provider."))
+    }
+}
+
+/// Time format of every timestamp shown on connection pages.
+const STAMP: &str = "'YYYY-MM-DD HH24:MI \"UTC\"'";
+
+/// A built-in provider's spec, or NotFound.
+pub fn provider_spec(id: &str) -> Result<&'static ProviderSpec, AppError> {
+    providers()
+        .get(id)
+        .ok_or_else(|| AppError::not_found("Patchbay does not know that provider."))
+}
+
+fn auth_kind(spec: &ProviderSpec) -> Option<AuthKind> {
+    match spec.auth {
+        AuthSpec::OAuth2(_) => Some(AuthKind::OAuth2),
+        AuthSpec::ApiKey { .. } => Some(AuthKind::ApiKey),
+        AuthSpec::Basic => Some(AuthKind::Basic),
+        AuthSpec::None => None,
+    }
+}
+
+/// The secrets of a connection, as sealed (JSON). Short-lived: opened, turned into
+/// [`Credentials`], dropped. Its `Debug` shows nothing.
+#[derive(Default, Serialize, Deserialize)]
+pub(crate) struct Secrets {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    /// Secret inputs by field name (an API key, a password).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    fields: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(…)")
+    }
+}
+
+impl Secrets {
+    fn seal(&self, vault: &Keyring, tenant: Uuid, id: Uuid) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("secrets serialize");
+        vault.seal(&json, &Aad::connection(tenant, id))
+    }
+
+    fn open(vault: &Keyring, sealed: &[u8], tenant: Uuid, id: Uuid) -> Result<Self, VaultError> {
+        let bytes = vault.open(sealed, &Aad::connection(tenant, id))?;
+        serde_json::from_slice(bytes.expose_secret()).map_err(|_| VaultError::Forged)
+    }
+
+    fn refresh_token(&self) -> Option<SecretString> {
+        self.refresh_token.clone().map(SecretString::from)
+    }
+
+    /// Credentials for requests, as the spec authenticates.
+    fn credentials(&self, spec: &ProviderSpec, vars: &BTreeMap<String, String>) -> Credentials {
+        let secret =
+            |name: &str| SecretString::from(self.fields.get(name).cloned().unwrap_or_default());
+        match &spec.auth {
+            AuthSpec::OAuth2(_) => Credentials::OAuth2 {
+                access_token: SecretString::from(self.access_token.clone().unwrap_or_default()),
+            },
+            AuthSpec::ApiKey { .. } => Credentials::ApiKey {
+                key: secret(&key_field(spec)),
+            },
+            AuthSpec::Basic => Credentials::Basic {
+                username: vars
+                    .get("username")
+                    .or_else(|| self.fields.get("username"))
+                    .cloned()
+                    .unwrap_or_default(),
+                password: secret("password"),
+            },
+            AuthSpec::None => Credentials::None,
+        }
+    }
+}
+
+/// The connection field that holds an API key: the spec's first secret field.
+fn key_field(spec: &ProviderSpec) -> String {
+    spec.connection_fields
+        .iter()
+        .find(|f| f.secret)
+        .map(|f| f.name.clone())
+        .unwrap_or_else(|| "api_key".to_owned())
+}
+
+/// The engine's view of a connection: spec, credentials and template variables.
+fn engine_connection(
+    settings: &ConnectSettings,
+    spec: &ProviderSpec,
+    vars: &BTreeMap<String, String>,
+    secrets: &Secrets,
+) -> Connection {
+    let mut all = settings.platform_vars.clone();
+    all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Connection {
+        credentials: secrets.credentials(spec, &all),
+        spec: Arc::new(spec.clone()),
+        vars: all,
+    }
+}
+
+/// The user's role in `tenant`; NotFound when they do not belong to it.
+async fn member_role(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Role, AppError> {
+    let role: Option<String> =
+        sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
+            .bind(tenant)
+            .bind(user)
+            .fetch_optional(&mut *conn)
+            .await?;
+    role.ok_or_else(|| AppError::forbidden("Switch to an organization you belong to."))?
+        .parse()
+}
+
+/// Owners and admins connect and disconnect accounts; members see them.
+async fn require_manager(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<(), AppError> {
+    if member_role(conn, tenant, user).await? >= Role::Admin {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "Only owners and admins of the organization connect and disconnect accounts.",
+        ))
+    }
+}
+
+/// Whether `user` may connect accounts for `tenant`.
+pub async fn can_manage(pool: &PgPool, tenant: Uuid, user: Uuid) -> Result<bool, AppError> {
+    let mut tx = db::tenant_tx(pool, tenant, user).await?;
+    let role = member_role(&mut tx, tenant, user).await?;
+    tx.commit().await?;
+    Ok(role >= Role::Admin)
+}
+
+fn no_connection() -> AppError {
+    AppError::not_found("No such connection in this organization.")
+}
+
+type ViewRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    sqlx::types::Json<BTreeMap<String, String>>,
+    Vec<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn view_select() -> String {
+    format!(
+        "select id, provider, auth_kind, status, status_reason, account_label, vars, scopes, \
+         to_char(created_at at time zone 'UTC', {STAMP}), to_char(last_used_at at time zone 'UTC', {STAMP}), \
+         to_char(refreshed_at at time zone 'UTC', {STAMP}), to_char(expires_at at time zone 'UTC', {STAMP}) \
+         from connections"
+    )
+}
+
+fn to_view(row: ViewRow) -> Result<ConnectionView, AppError> {
+    let (
+        id,
+        provider,
+        kind,
+        status,
+        reason,
+        label,
+        vars,
+        scopes,
+        created,
+        used,
+        refreshed,
+        expires,
+    ) = row;
+    let spec = providers().get(&provider);
+    let details = spec
+        .map(|s| {
+            s.connection_fields
+                .iter()
+                .filter(|f| !f.secret)
+                .filter_map(|f| vars.0.get(&f.name).map(|v| (f.label.clone(), v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ConnectionView {
+        id,
+        provider_name: providers().name_of(&provider),
+        provider,
+        auth_kind: kind.parse()?,
+        status: status.parse()?,
+        status_reason: reason,
+        account_label: label,
+        details,
+        scopes,
+        created_at: created,
+        last_used_at: used,
+        refreshed_at: refreshed,
+        expires_at: expires,
+    })
+}
+
+/// The tenant's connections, by provider.
+pub async fn list(
+    pool: &PgPool,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Vec<ConnectionView>, AppError> {
+    let mut tx = db::tenant_tx(pool, tenant, user).await?;
+    member_role(&mut tx, tenant, user).await?;
+    let rows: Vec<ViewRow> = sqlx::query_as(&format!(
+        "{} where tenant_id = $1 order by provider, created_at",
+        view_select()
+    ))
+    .bind(tenant)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    rows.into_iter().map(to_view).collect()
+}
+
+/// One of the tenant's connections.
+pub async fn get(
+    pool: &PgPool,
+    tenant: Uuid,
+    user: Uuid,
+    id: Uuid,
+) -> Result<ConnectionView, AppError> {
+    let mut tx = db::tenant_tx(pool, tenant, user).await?;
+    member_role(&mut tx, tenant, user).await?;
+    let row: Option<ViewRow> = sqlx::query_as(&format!(
+        "{} where tenant_id = $1 and id = $2",
+        view_select()
+    ))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    to_view(row.ok_or_else(no_connection)?)
+}
+
+/// A provider as a connect page offers it, with the tenant's connections to it.
+pub fn connect_provider(
+    spec: &ProviderSpec,
+    ready_apps: &[String],
+    connections: &[ConnectionView],
+) -> Option<ConnectProvider> {
+    let kind = auth_kind(spec)?;
+    let permissions = spec
+        .oauth2()
+        .map(|o| {
+            o.scopes
+                .iter()
+                .map(|s| {
+                    o.scope_descriptions
+                        .get(s)
+                        .cloned()
+                        .unwrap_or_else(|| s.clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(ConnectProvider {
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        auth_kind: kind,
+        fields: spec
+            .connection_fields
+            .iter()
+            .map(|f| ConnectField {
+                name: f.name.clone(),
+                label: f.label.clone(),
+                help: f.help.clone(),
+                secret: f.secret,
+                max_len: f.max_len,
+            })
+            .collect(),
+        permissions,
+        ready: kind != AuthKind::OAuth2 || ready_apps.contains(&spec.id),
+        connections: connections
+            .iter()
+            .filter(|c| c.provider == spec.id)
+            .cloned()
+            .collect(),
+    })
+}
+
+type Fields = BTreeMap<String, String>;
+
+/// Checks the inputs a connect form sent for `spec`: every field present and well-formed. Returns
+/// (non-secret values, secret values).
+fn check_fields(
+    spec: &ProviderSpec,
+    inputs: &BTreeMap<String, String>,
+) -> Result<(Fields, Fields), AppError> {
+    let mut plain = BTreeMap::new();
+    let mut secret = BTreeMap::new();
+    for field in &spec.connection_fields {
+        let raw = inputs.get(&field.name).map(String::as_str).unwrap_or("");
+        let value = if field.secret { raw } else { raw.trim() };
+        field
+            .check(value)
+            .map_err(|message| AppError::invalid(&format!("fields.{}", field.name), message))?;
+        if field.secret {
+            secret.insert(field.name.clone(), value.to_owned());
+        } else {
+            plain.insert(field.name.clone(), value.to_owned());
+        }
+    }
+    Ok((plain, secret))
+}
+
+/// Words for a failed check call, without the provider's own text (which may echo input).
+fn check_failure(spec: &ProviderSpec, err: &ConnectorError) -> AppError {
+    tracing::info!(provider = %spec.id, error = %err, "connection check failed");
+    let message = match err.class {
+        ErrorClass::Auth => format!("{} did not accept these credentials.", spec.name),
+        ErrorClass::Permanent if err.status == Some(403) => format!(
+            "{} accepted these credentials but refused the test call: they may lack a permission.",
+            spec.name
+        ),
+        ErrorClass::Permanent => format!(
+            "{} refused the test call with these credentials. Check them and try again.",
+            spec.name
+        ),
+        ErrorClass::Transient | ErrorClass::RateLimited { .. } => format!(
+            "Could not reach {} to check these credentials. Try again in a moment.",
+            spec.name
+        ),
+    };
+    AppError::invalid("fields", message)
+}
+
+/// Connects (or, with `reconnect`, re-keys) an API-key or username-and-password account: checks
+/// the credentials with the provider's check call, then saves them sealed.
+#[allow(clippy::too_many_arguments)]
+pub async fn connect_with_fields(
+    pool: &PgPool,
+    vault: &Keyring,
+    settings: &ConnectSettings,
+    tenant: Uuid,
+    user: Uuid,
+    provider: &str,
+    reconnect: Option<Uuid>,
+    inputs: &BTreeMap<String, String>,
+) -> Result<Uuid, AppError> {
+    let spec = settings.spec(provider)?;
+    let kind = match auth_kind(spec) {
+        Some(AuthKind::OAuth2) => {
+            return Err(AppError::invalid(
+                "provider",
+                format!(
+                    "{} connects by signing in there, not with a form.",
+                    spec.name
+                ),
+            ));
+        }
+        Some(kind) => kind,
+        None => {
+            return Err(AppError::invalid(
+                "provider",
+                format!("{} needs no connection.", spec.name),
+            ));
+        }
+    };
+    {
+        let mut tx = db::tenant_tx(pool, tenant, user).await?;
+        require_manager(&mut tx, tenant, user).await?;
+        if let Some(id) = reconnect {
+            existing_provider(&mut tx, tenant, id, provider).await?;
+        }
+        tx.commit().await?;
+    }
+    let (plain, secret) = check_fields(spec, inputs)?;
+    let secrets = Secrets {
+        fields: secret,
+        ..Secrets::default()
+    };
+    let connection = engine_connection(settings, spec, &plain, &secrets);
+    let label = SpecSource::new(connection, settings.http.clone())
+        .check()
+        .await
+        .map_err(|err| check_failure(spec, &err))?;
+
+    let mut tx = db::tenant_tx(pool, tenant, user).await?;
+    let id = reconnect.unwrap_or_else(Uuid::new_v4);
+    let sealed = secrets.seal(vault, tenant, id);
+    let saved = save(
+        &mut tx,
+        Saved {
+            tenant,
+            id,
+            user,
+            provider,
+            kind,
+            app: None,
+            vars: &plain,
+            scopes: &[],
+            sealed: &sealed,
+            expires_in: None,
+            label: label.as_deref(),
+            reconnect: reconnect.is_some(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Checks that `id` is one of the tenant's connections to `provider`.
+async fn existing_provider(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    id: Uuid,
+    provider: &str,
+) -> Result<(), AppError> {
+    let found: Option<String> =
+        sqlx::query_scalar("select provider from connections where tenant_id = $1 and id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match found {
+        Some(p) if p == provider => Ok(()),
+        Some(_) => Err(AppError::invalid(
+            "connection",
+            "That connection is to another provider.",
+        )),
+        None => Err(no_connection()),
+    }
+}
+
+/// What a successful connect stores.
+pub(crate) struct Saved<'a> {
+    tenant: Uuid,
+    id: Uuid,
+    user: Uuid,
+    provider: &'a str,
+    kind: AuthKind,
+    app: Option<Uuid>,
+    vars: &'a BTreeMap<String, String>,
+    scopes: &'a [String],
+    sealed: &'a [u8],
+    expires_in: Option<std::time::Duration>,
+    label: Option<&'a str>,
+    reconnect: bool,
+}
+
+/// Inserts a new connection, or brings an existing one (same id) back to `active` with new
+/// credentials. Audited.
+async fn save(conn: &mut PgConnection, s: Saved<'_>) -> Result<Uuid, AppError> {
+    let expires = s.expires_in.map(|d| d.as_secs_f64());
+    let vars = sqlx::types::Json(s.vars);
+    if s.reconnect {
+        let done = sqlx::query(
+            "update connections set status = 'active', status_reason = null, auth_kind = $3, \
+             provider_app_id = $4, vars = $5, scopes = $6, credentials_enc = $7, \
+             expires_at = now() + make_interval(secs => $8), refreshed_at = now(), \
+             account_label = coalesce($9, account_label), last_used_at = now() \
+             where tenant_id = $1 and id = $2",
+        )
+        .bind(s.tenant)
+        .bind(s.id)
+        .bind(s.kind.as_str())
+        .bind(s.app)
+        .bind(vars)
+        .bind(s.scopes)
+        .bind(s.sealed)
+        .bind(expires)
+        .bind(s.label)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(no_connection());
+        }
+    } else {
+        sqlx::query(
+            "insert into connections (tenant_id, id, provider, auth_kind, provider_app_id, vars, \
+             scopes, credentials_enc, expires_at, refreshed_at, account_label, created_by, last_used_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9), \
+             case when $9 is null then null else now() end, $10, $11, now())",
+        )
+        .bind(s.tenant)
+        .bind(s.id)
+        .bind(s.provider)
+        .bind(s.kind.as_str())
+        .bind(s.app)
+        .bind(vars)
+        .bind(s.scopes)
+        .bind(s.sealed)
+        .bind(expires)
+        .bind(s.label)
+        .bind(s.user)
+        .execute(&mut *conn)
+        .await?;
+    }
+    audit::record(
+        conn,
+        s.tenant,
+        Some(s.user),
+        if s.reconnect {
+            "connection.reconnected"
+        } else {
+            "connection.created"
+        },
+        serde_json::json!({ "connection": s.id, "provider": s.provider, "account": s.label }),
+    )
+    .await?;
+    tracing::info!(tenant = %s.tenant, connection = %s.id, provider = s.provider, reconnect = s.reconnect, "connection saved");
+    Ok(s.id)
+}
+
+/// What a disconnect did at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Revocation {
+    /// The provider confirmed the revocation.
+    Revoked,
+    /// The provider has no revocation endpoint (or the connection holds no token).
+    NotSupported,
+    /// The provider could not be reached or refused; the credentials are deleted anyway.
+    Failed,
+}
+
+/// Disconnects: revokes the token at the provider when its spec allows, deletes the credentials,
+/// and marks the connection `revoked`. Audited.
+pub async fn disconnect(
+    pool: &PgPool,
+    vault: &Keyring,
+    settings: &ConnectSettings,
+    tenant: Uuid,
+    user: Uuid,
+    id: Uuid,
+) -> Result<Revocation, AppError> {
+    let mut tx = db::tenant_tx(pool, tenant, user).await?;
+    require_manager(&mut tx, tenant, user).await?;
+    type Row = (
+        String,
+        Option<Uuid>,
+        Option<Vec<u8>>,
+        sqlx::types::Json<Fields>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "select provider, provider_app_id, credentials_enc, vars from connections \
+             where tenant_id = $1 and id = $2 for update",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (provider, app, sealed, vars) = row.ok_or_else(no_connection)?;
+    let revocation = match (sealed, settings.spec(&provider).ok()) {
+        (Some(sealed), Some(spec)) => {
+            revoke(
+                pool, vault, settings, spec, tenant, id, app, &vars.0, &sealed,
+            )
+            .await
+        }
+        _ => Revocation::NotSupported,
+    };
+    sqlx::query(
+        "update connections set status = 'revoked', credentials_enc = null, expires_at = null, \
+         status_reason = null where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        Some(user),
+        "connection.disconnected",
+        serde_json::json!({ "connection": id, "provider": provider, "revocation": format!("{revocation:?}") }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(revocation)
+}
+
+/// Revokes a connection's token at the provider, best effort.
+#[allow(clippy::too_many_arguments)]
+async fn revoke(
+    pool: &PgPool,
+    vault: &Keyring,
+    settings: &ConnectSettings,
+    spec: &ProviderSpec,
+    tenant: Uuid,
+    id: Uuid,
+    app: Option<Uuid>,
+    vars: &BTreeMap<String, String>,
+    sealed: &[u8],
+) -> Revocation {
+    let Some(oauth) = spec.oauth2() else {
+        return Revocation::NotSupported;
+    };
+    if oauth.revoke_url.is_none() {
+        return Revocation::NotSupported;
+    }
+    let secrets = match Secrets::open(vault, sealed, tenant, id) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(connection = %id, error = %err, "credentials do not open; deleting without revoking");
+            return Revocation::Failed;
+        }
+    };
+    let app = match app {
+        Some(app) => apps::by_id(pool, vault, settings, app).await.ok().flatten(),
+        None => None,
+    };
+    let Some(app) = app else {
+        return Revocation::Failed;
+    };
+    let mut all = settings.platform_vars.clone();
+    all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let client = match connectors::oauth::OAuthClient::new(
+        spec,
+        &app.app,
+        &all,
+        settings.http.clone(),
+    ) {
+        Ok(c) => c,
+        Err(err) => {
+            tracing::warn!(connection = %id, error = %err, "cannot build the OAuth client to revoke");
+            return Revocation::Failed;
+        }
+    };
+    // Revoking the refresh token ends the whole grant at providers that support it (RFC 7009
+    // §2.1); the access token otherwise.
+    let (token, is_refresh) = match (secrets.refresh_token(), &secrets.access_token) {
+        (Some(refresh), _) => (refresh, true),
+        (None, Some(access)) => (SecretString::from(access.clone()), false),
+        (None, None) => return Revocation::NotSupported,
+    };
+    match client.revoke(&token, is_refresh).await {
+        Ok(true) => Revocation::Revoked,
+        Ok(false) => Revocation::NotSupported,
+        Err(err) => {
+            tracing::warn!(connection = %id, error = %err, "revocation at the provider failed");
+            Revocation::Failed
+        }
+    }
+}
+
+/// Re-seals every connection's credentials, every flow's verifier and every app's secret under
+/// the vault's current key (`patchbay keys rotate`). Values already under it are left alone.
+/// Returns how many values were re-sealed.
+pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let current = i32::from(vault.current_id());
+    let mut count = 0u64;
+    let mut tx = db::begin(pool, Scope::System).await?;
+    let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+        "select tenant_id, id, credentials_enc from connections \
+         where credentials_enc is not null and get_byte(credentials_enc, 0) <> $1 for update",
+    )
+    .bind(current)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (tenant, id, sealed) in rows {
+        let aad = Aad::connection(tenant, id);
+        if let Some(new) = vault
+            .reseal(&sealed, &aad)
+            .with_context(|| format!("connection {id}"))?
+        {
+            sqlx::query(
+                "update connections set credentials_enc = $3 where tenant_id = $1 and id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(new)
+            .execute(&mut *tx)
+            .await?;
+            count += 1;
+        }
+    }
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "select id, client_secret_enc from provider_apps where get_byte(client_secret_enc, 0) <> $1 for update",
+    )
+    .bind(current)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, sealed) in rows {
+        if let Some(new) = vault
+            .reseal(&sealed, &Aad::provider_app(id))
+            .with_context(|| format!("provider app {id}"))?
+        {
+            sqlx::query("update provider_apps set client_secret_enc = $2 where id = $1")
+                .bind(id)
+                .bind(new)
+                .execute(&mut *tx)
+                .await?;
+            count += 1;
+        }
+    }
+    // Flows live ten minutes; any sealed under an old key are simply dropped.
+    sqlx::query(
+        "delete from oauth_flows where verifier_enc is not null and get_byte(verifier_enc, 0) <> $1",
+    )
+    .bind(current)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// Calls the provider's check endpoint with the connection's credentials (refreshing them first
+/// if they are about to expire, and once more after a 401), and records the account label and the
+/// time of use. A refused refresh marks the connection `needs_reauth`.
+pub async fn check(
+    pool: &PgPool,
+    vault: &Keyring,
+    settings: &ConnectSettings,
+    tenant: Uuid,
+    user: Uuid,
+    id: Uuid,
+) -> Result<ConnectionView, AppError> {
+    {
+        let mut tx = db::tenant_tx(pool, tenant, user).await?;
+        member_role(&mut tx, tenant, user).await?;
+        tx.commit().await?;
+    }
+    let outcome = async {
+        let conn = refresh::credentials(pool, vault, settings, tenant, id).await?;
+        match SpecSource::new(conn.clone(), settings.http.clone())
+            .check()
+            .await
+        {
+            Err(err) if err.class == ErrorClass::Auth => {
+                let fresh =
+                    refresh::after_unauthorized(pool, vault, settings, tenant, id, &conn).await?;
+                SpecSource::new(fresh, settings.http.clone())
+                    .check()
+                    .await
+                    .map_err(refresh::UseError::Provider)
+            }
+            other => other.map_err(refresh::UseError::Provider),
+        }
+    }
+    .await;
+    match outcome {
+        Ok(Some(label)) => {
+            let mut tx = db::tenant_tx(pool, tenant, user).await?;
+            sqlx::query(
+                "update connections set account_label = $3 where tenant_id = $1 and id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(label)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(None) => {}
+        Err(refresh::UseError::NotFound) => return Err(no_connection()),
+        Err(refresh::UseError::Internal) => return Err(AppError::Internal),
+        // The page shows the new status (needs reconnecting) and its reason.
+        Err(refresh::UseError::Provider(err)) if err.class == ErrorClass::Auth => {}
+        Err(refresh::UseError::Provider(err)) => {
+            let spec = settings.spec(&get(pool, tenant, user, id).await?.provider)?;
+            return Err(check_failure(spec, &err));
+        }
+    }
+    get(pool, tenant, user, id).await
+}
