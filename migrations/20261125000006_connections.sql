@@ -50,6 +50,9 @@ create table connections (
     -- When the access token expires (OAuth), null when it does not.
     expires_at timestamptz,
     refreshed_at timestamptz,
+    -- When the refresh sweep last failed to renew this connection (the provider down, say); the
+    -- sweep leaves it alone for a while, so a few failing connections cannot hold up the rest.
+    refresh_failed_at timestamptz,
     last_used_at timestamptz,
     created_by uuid references users (id) on delete set null,
     created_at timestamptz not null default now(),

@@ -763,8 +763,10 @@ async fn the_keys_rotate_command_reseals_stored_secrets(db: PgPool) {
 async fn concurrent_users_of_an_expired_token_refresh_it_once(db: PgPool) {
     let (app, sandbox) = spawn_app_with_sandbox(
         db,
+        // Fewer pooled connections than jobs: the refresh holding the row lock must never need
+        // a second one, or it would wait for connections its own waiters hold.
         SandboxOptions {
-            pool_size: 25,
+            pool_size: 6,
             ..SandboxOptions::default()
         },
     )
@@ -1161,4 +1163,136 @@ async fn no_secret_reaches_the_logs(db: PgPool) {
         assert!(secret.len() >= 16, "{what} is too short to search for");
         assert!(!text.contains(secret), "the {what} is in the logs:\n{text}");
     }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn tokens_shorter_lived_than_the_refresh_window_are_refreshed_once_too(db: PgPool) {
+    // The sandbox's tokens live 60 s, less than the two minutes ahead of expiry in which tokens
+    // are renewed: a freshly renewed token still counts as "due", and only the renewal time
+    // tells a waiter that someone else already renewed it.
+    let (app, sandbox) = spawn_app_with_sandbox(
+        db,
+        SandboxOptions {
+            access_token_ttl: std::time::Duration::from_secs(60),
+            pool_size: 6,
+            ..SandboxOptions::default()
+        },
+    )
+    .await;
+    let alice = alice(&app).await;
+    let (id, _) = app.connect_sandbox(&alice.client, &[]).await;
+    let before = sandbox.sandbox.token_requests();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (pool, vault, connect) = (app.pool.clone(), app.vault.clone(), app.connect.clone());
+            let tenant = alice.org;
+            tokio::spawn(async move {
+                refresh::credentials(&pool, &vault, &connect, tenant, id)
+                    .await
+                    .map(|c| access_token(&c))
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap().expect("credentials"));
+    }
+    assert_eq!(sandbox.sandbox.token_requests(), before + 1);
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "every job got the one renewed token");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_sweep_renews_what_expires_soon_and_backs_off_from_failures(db: PgPool) {
+    let (app, sandbox) = sandbox_app(db).await;
+    let alice = alice(&app).await;
+    let (id, _) = app.connect_sandbox(&alice.client, &[]).await;
+    let (old_access, _) = stored_tokens(&app, &app.vault, alice.org, id).await;
+    let ahead = std::time::Duration::from_secs(600);
+
+    // Not due: nothing to do.
+    let report = refresh::sweep(&app.pool, &app.vault, &app.connect, ahead, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.refreshed, report.failed), (0, 0));
+
+    // Due: renewed, with a new access token.
+    expire(&app, id).await;
+    let report = refresh::sweep(&app.pool, &app.vault, &app.connect, ahead, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.refreshed, report.failed), (1, 0));
+    let (new_access, _) = stored_tokens(&app, &app.vault, alice.org, id).await;
+    assert_ne!(new_access, old_access);
+
+    // The provider unreachable: the refresh fails, the connection stays active, and the next
+    // sweeps leave it alone for a while instead of failing on it every minute.
+    expire(&app, id).await;
+    sandbox.shutdown().await;
+    let report = refresh::sweep(&app.pool, &app.vault, &app.connect, ahead, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.refreshed, report.failed), (0, 1));
+    let report = refresh::sweep(&app.pool, &app.vault, &app.connect, ahead, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.refreshed, report.failed), (0, 0));
+    let (status, failed_at): (String, Option<String>) =
+        sqlx::query_as("select status, refresh_failed_at::text from connections where id = $1")
+            .bind(id)
+            .fetch_one(&app.admin_pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "active");
+    assert!(failed_at.is_some());
+    // Ten minutes later it is tried again.
+    sqlx::query("update connections set refresh_failed_at = now() - interval '11 minutes'")
+        .execute(&app.admin_pool)
+        .await
+        .unwrap();
+    let report = refresh::sweep(&app.pool, &app.vault, &app.connect, ahead, 100)
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn rotation_skips_a_value_that_does_not_open_and_names_it(db: PgPool) {
+    let keys = Keys::new();
+    let (app, _sandbox) = spawn_app_with_sandbox(
+        db,
+        SandboxOptions {
+            vault: Some(Arc::new(keys.old_only())),
+            ..SandboxOptions::default()
+        },
+    )
+    .await;
+    let alice = alice(&app).await;
+    let (good, _) = app.connect_sandbox(&alice.client, &[]).await;
+    let (bad, _) = app.connect_sandbox(&alice.client, &[]).await;
+    // One ciphertext corrupted (a flipped bit in its tag).
+    let mut sealed = sealed_of(&app, bad).await;
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    sqlx::query("update connections set credentials_enc = $2 where id = $1")
+        .bind(bad)
+        .bind(&sealed)
+        .execute(&app.admin_pool)
+        .await
+        .unwrap();
+    let err = connections::rotate_keys(&app.pool, &keys.rotating())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&format!("connection {bad}")), "{text}");
+    assert!(!text.contains(&good.to_string()), "{text}");
+    // The good one (and the app's secret) were re-sealed all the same, under key 2.
+    assert_eq!(key_ids(&app, good).await, (2, 2));
+    let opened =
+        refresh::credentials(&app.pool, &keys.new_only(), &app.connect, alice.org, good).await;
+    assert!(
+        opened.is_ok(),
+        "key 2 alone opens the re-sealed credentials"
+    );
 }

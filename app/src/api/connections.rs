@@ -6,6 +6,7 @@ use crate::error::AppError;
 use crate::model::connection::{
     ConnectContinue, ConnectProvider, ConnectionsPage, ListingConnectPage, ProviderAppsPage,
 };
+use crate::model::Redacted;
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 
@@ -127,11 +128,15 @@ pub async fn get_listing_connect(slug: String) -> Result<ListingConnectPage, App
 }
 
 /// One provider's connect form, with the organization's connections to it.
+/// With `reconnect`, the form is ready whenever the app that connection was made with still is.
 #[server(endpoint = "connections/provider")]
-pub async fn get_provider_connect(provider: String) -> Result<ConnectProvider, AppError> {
+pub async fn get_provider_connect(
+    provider: String,
+    reconnect: Option<String>,
+) -> Result<ConnectProvider, AppError> {
     use super::ssr::respond;
     use crate::domain::connections::{self, apps};
-    use server::require_org;
+    use server::{optional_id, require_org};
 
     respond(
         async move {
@@ -139,8 +144,23 @@ pub async fn get_provider_connect(provider: String) -> Result<ConnectProvider, A
             let spec = connections::provider_spec(&provider)?;
             let existing = connections::list(&state.pool, org.id, user.id).await?;
             let ready = apps::ready_providers(&state.pool, None).await?;
-            connections::connect_provider(spec, &ready, &existing)
-                .ok_or_else(|| AppError::not_found(format!("{} needs no connection.", spec.name)))
+            let mut page =
+                connections::connect_provider(spec, &ready, &existing).ok_or_else(|| {
+                    AppError::not_found(format!("{} needs no connection.", spec.name))
+                })?;
+            if let Some(id) = optional_id("connection", reconnect)? {
+                page.ready = page.ready
+                    || connections::reconnect_ready(
+                        &state.pool,
+                        &state.vault,
+                        &state.connect,
+                        org.id,
+                        user.id,
+                        id,
+                    )
+                    .await?;
+            }
+            Ok(page)
         }
         .await,
     )
@@ -205,7 +225,8 @@ pub async fn get_connect_continue() -> Result<ConnectContinue, AppError> {
     respond(
         async move {
             let (_, session, _) = require_user().await?;
-            let next: Option<(String, String)> = session.get(NEXT_KEY).await.map_err(|e| {
+            // Taken out of the session as it is used: it holds the flow's state in the clear.
+            let next: Option<(String, String)> = session.remove(NEXT_KEY).await.map_err(|e| {
                 tracing::error!(error = %e, "session store error");
                 AppError::Internal
             })?;
@@ -226,7 +247,7 @@ pub async fn connect_fields(
     provider: String,
     reconnect: Option<String>,
     return_to: String,
-    fields: Option<BTreeMap<String, String>>,
+    fields: Option<BTreeMap<String, Redacted<String>>>,
 ) -> Result<(), AppError> {
     use super::ssr::respond;
     use crate::domain::connections;
@@ -245,7 +266,11 @@ pub async fn connect_fields(
                 user.id,
                 &provider,
                 optional_id("connection", reconnect)?,
-                &fields.unwrap_or_default(),
+                &fields
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect(),
             )
             .await?;
             leptos_axum::redirect(&with_param(&return_to, "connected", &id.to_string()));
@@ -374,7 +399,7 @@ pub async fn set_provider_app(
     owner: String,
     provider: String,
     client_id: String,
-    client_secret: String,
+    client_secret: Redacted<String>,
 ) -> Result<(), AppError> {
     use super::ssr::respond;
     use crate::domain::connections::apps;
@@ -383,7 +408,7 @@ pub async fn set_provider_app(
     respond(
         async move {
             let (state, user, who, _) = apps_owner(&owner).await?;
-            let secret = SecretString::from(client_secret);
+            let secret = SecretString::from(client_secret.0);
             apps::set(
                 &state.pool,
                 &state.vault,

@@ -74,12 +74,14 @@ impl Aad {
 }
 
 /// One 256-bit key with its id.
+#[derive(Clone)]
 struct Key {
     id: u8,
     cipher: Aes256Gcm,
 }
 
 /// The current key (for sealing) and older ones (for opening only).
+#[derive(Clone)]
 pub struct Keyring {
     current: u8,
     keys: BTreeMap<u8, Key>,

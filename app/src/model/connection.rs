@@ -139,18 +139,21 @@ pub enum ConnectFailure {
     Unreachable,
     /// The account works but the check call failed.
     CheckFailed,
+    /// The user lost the right to connect accounts while at the provider.
+    NotAllowed,
     /// Something failed on our side.
     Internal,
 }
 
 impl ConnectFailure {
-    pub const ALL: [ConnectFailure; 7] = [
+    pub const ALL: [ConnectFailure; 8] = [
         ConnectFailure::Denied,
         ConnectFailure::BadState,
         ConnectFailure::ProviderError,
         ConnectFailure::ExchangeFailed,
         ConnectFailure::Unreachable,
         ConnectFailure::CheckFailed,
+        ConnectFailure::NotAllowed,
         ConnectFailure::Internal,
     ];
 
@@ -162,6 +165,7 @@ impl ConnectFailure {
             ConnectFailure::ExchangeFailed => "exchange_failed",
             ConnectFailure::Unreachable => "unreachable",
             ConnectFailure::CheckFailed => "check_failed",
+            ConnectFailure::NotAllowed => "not_allowed",
             ConnectFailure::Internal => "internal",
         }
     }
@@ -178,6 +182,7 @@ impl ConnectFailure {
             ConnectFailure::ExchangeFailed => "The provider did not accept the sign-in",
             ConnectFailure::Unreachable => "The provider could not be reached",
             ConnectFailure::CheckFailed => "The account did not answer",
+            ConnectFailure::NotAllowed => "You can no longer connect accounts here",
             ConnectFailure::Internal => "Something went wrong on our side",
         }
     }
@@ -201,6 +206,9 @@ impl ConnectFailure {
             }
             ConnectFailure::CheckFailed => {
                 "The provider gave access, but a test call with it failed, so nothing was saved. Check the account's permissions and try again."
+            }
+            ConnectFailure::NotAllowed => {
+                "Only owners and admins of the organization connect accounts, and your role changed while you were signing in. Nothing was connected, and the access the provider gave was handed back."
             }
             ConnectFailure::Internal => {
                 "Nothing was connected. Please try again; if it keeps happening, tell your administrator the time it happened."

@@ -265,6 +265,18 @@ mod tests {
     }
 }
 
+/// A value a server function receives that must never be printed (an API key, a client secret):
+/// `Debug` shows nothing, and the server turns it into a `SecretString` at once.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted<T>(pub T);
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Redacted(…)")
+    }
+}
+
 /// A closed set of values kept as text (in the database and in forms), each with a label for
 /// people.
 macro_rules! string_enum {

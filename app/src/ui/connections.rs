@@ -203,8 +203,8 @@ pub fn ConnectionsPage() -> impl IntoView {
         } else {
             match q.get("disconnected").as_deref() {
                 Some("revoked") => Some(("alert alert-success", "Disconnected. The provider revoked Patchbay's access and the credentials are deleted.")),
-                Some("deleted") => Some(("alert alert-success", "Disconnected. The credentials are deleted.")),
-                Some("unrevoked") => Some(("alert alert-warning", "Disconnected and the credentials are deleted, but the provider could not be reached to revoke access: remove Patchbay in your account settings there too.")),
+                Some("deleted") => Some(("alert alert-success", "Disconnected. The credentials are deleted. This provider offers no way for Patchbay to withdraw its own access, so to be thorough remove Patchbay (or delete the key) in your account settings there.")),
+                Some("unrevoked") => Some(("alert alert-warning", "Disconnected and the credentials are deleted, but the provider did not confirm that Patchbay's access was withdrawn: remove Patchbay in your account settings there too.")),
                 _ => None,
             }
         }
@@ -338,7 +338,10 @@ pub fn NewConnectionPage() -> impl IntoView {
     let start = ServerAction::<StartConnect>::new();
     let fields_action = ServerAction::<ConnectFields>::new();
     let provider = move || params.read().get("provider").unwrap_or_default();
-    let data = Resource::new(provider, get_provider_connect);
+    let data = Resource::new(
+        move || (provider(), query.read().get("reconnect")),
+        |(provider, reconnect)| get_provider_connect(provider, reconnect),
+    );
     view! {
         <Title text="Connect an account" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -74,21 +74,41 @@ pub async fn start(
     }
     let return_to = parse_return_to(&req.return_to)?;
     let (vars, _secret) = check_fields(spec, &req.fields)?;
-    {
+    // Reconnecting goes through the app the connection was made with, while it is registered.
+    let previous_app: Option<Uuid> = {
         let mut tx = db::tenant_tx(pool, tenant, user).await?;
         require_manager(&mut tx, tenant, user).await?;
-        if let Some(id) = req.reconnect {
-            existing_provider(&mut tx, tenant, id, &spec.id).await?;
-        }
+        let app = match req.reconnect {
+            Some(id) => {
+                existing_provider(&mut tx, tenant, id, &spec.id).await?;
+                sqlx::query_scalar(
+                    "select provider_app_id from connections where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
         tx.commit().await?;
-    }
-    let vendor = match &req.listing {
-        Some(slug) => crate::domain::listings::catalog::vendor_of(pool, slug).await?,
+        app
+    };
+    let previous = match previous_app {
+        Some(app) => apps::by_id(pool, vault, settings, app).await?,
         None => None,
     };
-    let app = apps::for_connect(pool, vault, settings, &spec.id, vendor)
-        .await?
-        .ok_or_else(|| {
+    let app = match previous {
+        Some(app) => Some(app),
+        None => {
+            let vendor = match &req.listing {
+                Some(slug) => crate::domain::listings::catalog::vendor_of(pool, slug).await?,
+                None => None,
+            };
+            apps::for_connect(pool, vault, settings, &spec.id, vendor).await?
+        }
+    };
+    let app = app.ok_or_else(|| {
             AppError::invalid(
                 "provider",
                 format!(
@@ -140,12 +160,22 @@ pub async fn start(
     Ok(authorize.url.to_string())
 }
 
-/// The callback's query parameters.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// The callback's query parameters. Its `Debug` hides the state and the code.
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct Callback {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("state", &self.state.as_ref().map(|_| "…"))
+            .field("code", &self.code.as_ref().map(|_| "…"))
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 /// Where the callback sends the browser.
@@ -320,28 +350,51 @@ pub async fn finish(
         }
     };
     let connection = reconnect.unwrap_or_else(Uuid::new_v4);
-    let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    // The user may have lost the right to connect while at the provider.
-    require_manager(&mut tx, tenant, user).await?;
-    let saved = save(
-        &mut tx,
-        Saved {
-            tenant,
-            id: connection,
-            user,
-            provider: &provider,
-            kind: AuthKind::OAuth2,
-            app: Some(app.id),
-            vars: &kept,
-            scopes: &tokens.scopes,
-            sealed: &secrets.seal(vault, tenant, connection),
-            expires_in: tokens.expires_in,
-            label: label.as_deref(),
-            reconnect: reconnect.is_some(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let saved = async {
+        let mut tx = db::tenant_tx(pool, tenant, user).await?;
+        // The user may have lost the right to connect while at the provider.
+        require_manager(&mut tx, tenant, user).await?;
+        let saved = save(
+            &mut tx,
+            Saved {
+                tenant,
+                id: connection,
+                user,
+                provider: &provider,
+                kind: AuthKind::OAuth2,
+                app: Some(app.id),
+                vars: &kept,
+                scopes: &tokens.scopes,
+                sealed: &secrets.seal(vault, tenant, connection),
+                expires_in: tokens.expires_in,
+                label: label.as_deref(),
+                reconnect: reconnect.is_some(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(saved)
+    }
+    .await;
+    let saved = match saved {
+        Ok(saved) => saved,
+        Err(err) => {
+            // Nothing kept: hand the grant back rather than leave it live at the provider.
+            let _ = client
+                .revoke(
+                    tokens
+                        .refresh_token
+                        .as_ref()
+                        .unwrap_or(&tokens.access_token),
+                    tokens.refresh_token.is_some(),
+                )
+                .await;
+            return match err {
+                AppError::Forbidden { .. } => Ok(fail(ConnectFailure::NotAllowed)),
+                err => Err(err),
+            };
+        }
+    };
     Ok(Finished::Connected {
         connection: saved,
         return_to,

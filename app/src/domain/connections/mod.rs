@@ -375,6 +375,31 @@ pub fn connect_provider(
 
 type Fields = BTreeMap<String, String>;
 
+/// Whether reconnecting `id` can go through the app it was made with (still registered), even
+/// where no app would serve a new connection.
+pub async fn reconnect_ready(
+    pool: &PgPool,
+    vault: &Keyring,
+    settings: &ConnectSettings,
+    tenant: Uuid,
+    user: Uuid,
+    id: Uuid,
+) -> Result<bool, AppError> {
+    let mut tx = db::tenant_tx(pool, tenant, user).await?;
+    let app: Option<Option<Uuid>> = sqlx::query_scalar(
+        "select provider_app_id from connections where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(match app.flatten() {
+        Some(app) => apps::by_id(pool, vault, settings, app).await?.is_some(),
+        None => false,
+    })
+}
+
 /// Checks the inputs a connect form sent for `spec`: every field present and well-formed. Returns
 /// (non-secret values, secret values).
 fn check_fields(
@@ -620,8 +645,25 @@ pub async fn disconnect(
     user: Uuid,
     id: Uuid,
 ) -> Result<Revocation, AppError> {
+    // The app that issued the tokens, read before the row lock is taken (see `refresh`).
+    let app_id: Option<Uuid> = {
+        let mut tx = db::tenant_tx(pool, tenant, user).await?;
+        require_manager(&mut tx, tenant, user).await?;
+        let app: Option<Option<Uuid>> = sqlx::query_scalar(
+            "select provider_app_id from connections where tenant_id = $1 and id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        app.ok_or_else(no_connection)?
+    };
+    let app = match app_id {
+        Some(app) => apps::by_id(pool, vault, settings, app).await?,
+        None => None,
+    };
     let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    require_manager(&mut tx, tenant, user).await?;
     type Row = (
         String,
         Option<Uuid>,
@@ -630,17 +672,26 @@ pub async fn disconnect(
     );
     let row: Option<Row> = sqlx::query_as(
         "select provider, provider_app_id, credentials_enc, vars from connections \
-             where tenant_id = $1 and id = $2 for update",
+         where tenant_id = $1 and id = $2 for update",
     )
     .bind(tenant)
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let (provider, app, sealed, vars) = row.ok_or_else(no_connection)?;
+    let (provider, locked_app, sealed, vars) = row.ok_or_else(no_connection)?;
+    // Reconnected through another app meanwhile: the tokens are that app's.
+    let app = app.filter(|_| locked_app == app_id);
     let revocation = match (sealed, settings.spec(&provider).ok()) {
         (Some(sealed), Some(spec)) => {
             revoke(
-                pool, vault, settings, spec, tenant, id, app, &vars.0, &sealed,
+                vault,
+                settings,
+                spec,
+                tenant,
+                id,
+                app.as_ref(),
+                &vars.0,
+                &sealed,
             )
             .await
         }
@@ -669,13 +720,12 @@ pub async fn disconnect(
 /// Revokes a connection's token at the provider, best effort.
 #[allow(clippy::too_many_arguments)]
 async fn revoke(
-    pool: &PgPool,
     vault: &Keyring,
     settings: &ConnectSettings,
     spec: &ProviderSpec,
     tenant: Uuid,
     id: Uuid,
-    app: Option<Uuid>,
+    app: Option<&apps::ResolvedApp>,
     vars: &BTreeMap<String, String>,
     sealed: &[u8],
 ) -> Revocation {
@@ -691,10 +741,6 @@ async fn revoke(
             tracing::error!(connection = %id, error = %err, "credentials do not open; deleting without revoking");
             return Revocation::Failed;
         }
-    };
-    let app = match app {
-        Some(app) => apps::by_id(pool, vault, settings, app).await.ok().flatten(),
-        None => None,
     };
     let Some(app) = app else {
         return Revocation::Failed;
@@ -730,38 +776,56 @@ async fn revoke(
     }
 }
 
-/// Re-seals every connection's credentials, every flow's verifier and every app's secret under
-/// the vault's current key (`patchbay keys rotate`). Values already under it are left alone.
-/// Returns how many values were re-sealed.
+/// Re-seals every connection's credentials and every app's secret under the vault's current key
+/// (`patchbay keys rotate`); values already under it are left alone, pending flows sealed under an
+/// old key are dropped (they live ten minutes). Works in batches of 200 rows, each its own
+/// transaction, so that rows are locked briefly while Patchbay keeps running. A value that does not
+/// open is skipped and reported at the end (with its row id, never its content), after the others
+/// are done. Returns how many values were re-sealed.
 pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> {
-    use anyhow::Context;
+    const BATCH: i64 = 200;
     let current = i32::from(vault.current_id());
     let mut count = 0u64;
-    let mut tx = db::begin(pool, Scope::System).await?;
-    let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-        "select tenant_id, id, credentials_enc from connections \
-         where credentials_enc is not null and get_byte(credentials_enc, 0) <> $1 for update",
-    )
-    .bind(current)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (tenant, id, sealed) in rows {
-        let aad = Aad::connection(tenant, id);
-        if let Some(new) = vault
-            .reseal(&sealed, &aad)
-            .with_context(|| format!("connection {id}"))?
-        {
-            sqlx::query(
-                "update connections set credentials_enc = $3 where tenant_id = $1 and id = $2",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(new)
-            .execute(&mut *tx)
-            .await?;
-            count += 1;
+    let mut unopened: Vec<String> = Vec::new();
+    let mut skip: Vec<Uuid> = Vec::new();
+    loop {
+        let mut tx = db::begin(pool, Scope::System).await?;
+        let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+            "select tenant_id, id, credentials_enc from connections \
+             where credentials_enc is not null and get_byte(credentials_enc, 0) <> $1 \
+             and id <> all($2) order by id limit $3 for update",
+        )
+        .bind(current)
+        .bind(&skip)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            break;
         }
+        for (tenant, id, sealed) in rows {
+            match vault.reseal(&sealed, &Aad::connection(tenant, id)) {
+                Ok(Some(new)) => {
+                    sqlx::query(
+                        "update connections set credentials_enc = $3 where tenant_id = $1 and id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(new)
+                    .execute(&mut *tx)
+                    .await?;
+                    count += 1;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    skip.push(id);
+                    unopened.push(format!("connection {id} ({err})"));
+                }
+            }
+        }
+        tx.commit().await?;
     }
+    let mut tx = db::begin(pool, Scope::System).await?;
     let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
         "select id, client_secret_enc from provider_apps where get_byte(client_secret_enc, 0) <> $1 for update",
     )
@@ -769,19 +833,19 @@ pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> 
     .fetch_all(&mut *tx)
     .await?;
     for (id, sealed) in rows {
-        if let Some(new) = vault
-            .reseal(&sealed, &Aad::provider_app(id))
-            .with_context(|| format!("provider app {id}"))?
-        {
-            sqlx::query("update provider_apps set client_secret_enc = $2 where id = $1")
-                .bind(id)
-                .bind(new)
-                .execute(&mut *tx)
-                .await?;
-            count += 1;
+        match vault.reseal(&sealed, &Aad::provider_app(id)) {
+            Ok(Some(new)) => {
+                sqlx::query("update provider_apps set client_secret_enc = $2 where id = $1")
+                    .bind(id)
+                    .bind(new)
+                    .execute(&mut *tx)
+                    .await?;
+                count += 1;
+            }
+            Ok(None) => {}
+            Err(err) => unopened.push(format!("provider app {id} ({err})")),
         }
     }
-    // Flows live ten minutes; any sealed under an old key are simply dropped.
     sqlx::query(
         "delete from oauth_flows where verifier_enc is not null and get_byte(verifier_enc, 0) <> $1",
     )
@@ -789,6 +853,13 @@ pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> 
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    if !unopened.is_empty() {
+        anyhow::bail!(
+            "re-encrypted {count} stored secrets, but {} did not open with these keys (is a key missing from PATCHBAY_OLD_SECRET_KEYS?): {}",
+            unopened.len(),
+            unopened.join(", ")
+        );
+    }
     Ok(count)
 }
 
@@ -842,8 +913,14 @@ pub async fn check(
         Ok(None) => {}
         Err(refresh::UseError::NotFound) => return Err(no_connection()),
         Err(refresh::UseError::Internal) => return Err(AppError::Internal),
-        // The page shows the new status (needs reconnecting) and its reason.
-        Err(refresh::UseError::Provider(err)) if err.class == ErrorClass::Auth => {}
+        // Refused: the page shows the new status (needs reconnecting) and its reason. A fresh
+        // token refused all the same leaves the connection active: say the check failed.
+        Err(refresh::UseError::Provider(err)) if err.class == ErrorClass::Auth => {
+            let view = get(pool, tenant, user, id).await?;
+            if view.status == crate::model::connection::ConnectionStatus::Active {
+                return Err(check_failure(settings.spec(&view.provider)?, &err));
+            }
+        }
         Err(refresh::UseError::Provider(err)) => {
             let spec = settings.spec(&get(pool, tenant, user, id).await?.provider)?;
             return Err(check_failure(spec, &err));

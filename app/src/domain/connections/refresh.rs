@@ -7,6 +7,12 @@
 //! token rotation, would present a spent token and lose the grant). A rotated refresh token is
 //! stored in the same transaction as the new access token. A refusal (`invalid_grant`) marks the
 //! connection `needs_reauth`, with a reason the customer sees.
+//!
+//! The app that issued the tokens is read before the lock is taken, so that a transaction holding
+//! the lock never waits for a second pooled connection (with every pooled connection held by a
+//! waiter, it would never get one). And the refresh runs in a task of its own: once the provider
+//! has rotated the refresh token, the new one is stored even if the caller is cancelled (a closed
+//! browser tab, a timeout), since the old one no longer works.
 
 use super::{apps, engine_connection, ConnectSettings, Secrets};
 use crate::domain::db::{self, Scope};
@@ -19,6 +25,7 @@ use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Tokens expiring within this are refreshed before use.
@@ -53,11 +60,15 @@ impl std::fmt::Display for UseError {
 }
 
 /// Why a refresh is asked for.
-enum Why<'a> {
-    /// The token expires within this.
-    Expiring(Duration),
+enum Why {
+    /// The token expires within `ahead`; `seen` is when it was last renewed, as read before
+    /// waiting for the lock (a change means someone else renewed it meanwhile).
+    Expiring {
+        ahead: Duration,
+        seen: Option<OffsetDateTime>,
+    },
     /// The provider refused this access token (401).
-    Rejected(&'a str),
+    Rejected(String),
 }
 
 struct Loaded {
@@ -69,6 +80,7 @@ struct Loaded {
     vars: BTreeMap<String, String>,
     sealed: Option<Vec<u8>>,
     due: bool,
+    refreshed_at: Option<OffsetDateTime>,
 }
 
 async fn load(
@@ -87,10 +99,11 @@ async fn load(
         sqlx::types::Json<BTreeMap<String, String>>,
         Option<Vec<u8>>,
         bool,
+        Option<OffsetDateTime>,
     );
     let sql = format!(
         "select provider, auth_kind, provider_app_id, status, status_reason, vars, credentials_enc, \
-         coalesce(expires_at < now() + make_interval(secs => $3), false) \
+         coalesce(expires_at < now() + make_interval(secs => $3), false), refreshed_at \
          from connections where tenant_id = $1 and id = $2{}",
         if lock { " for update" } else { "" }
     );
@@ -101,7 +114,7 @@ async fn load(
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.map(
-        |(provider, auth_kind, app, status, reason, vars, sealed, due)| Loaded {
+        |(provider, auth_kind, app, status, reason, vars, sealed, due, refreshed_at)| Loaded {
             provider,
             auth_kind,
             app,
@@ -110,6 +123,7 @@ async fn load(
             vars: vars.0,
             sealed,
             due,
+            refreshed_at,
         },
     ))
 }
@@ -166,15 +180,11 @@ pub async fn credentials(
     row.usable()?;
     if row.auth_kind == "oauth2" && row.due {
         tx.commit().await?;
-        return refresh(
-            pool,
-            vault,
-            settings,
-            tenant,
-            id,
-            Why::Expiring(REFRESH_AHEAD),
-        )
-        .await;
+        let why = Why::Expiring {
+            ahead: REFRESH_AHEAD,
+            seen: row.refreshed_at,
+        };
+        return detached(pool, vault, settings, tenant, id, why).await;
     }
     let secrets = row.secrets(vault, tenant, id)?;
     // Written at most once a minute, so a busy connection does not write on every call.
@@ -221,15 +231,27 @@ pub async fn after_unauthorized(
             "the provider refused the connection's credentials",
         )));
     };
-    refresh(
-        pool,
-        vault,
-        settings,
-        tenant,
-        id,
-        Why::Rejected(access_token.expose_secret()),
-    )
-    .await
+    let why = Why::Rejected(access_token.expose_secret().to_owned());
+    detached(pool, vault, settings, tenant, id, why).await
+}
+
+/// [`refresh`] in a task of its own, so that it runs to the end (storing what the provider
+/// returned) even if the caller is dropped.
+async fn detached(
+    pool: &PgPool,
+    vault: &Keyring,
+    settings: &ConnectSettings,
+    tenant: Uuid,
+    id: Uuid,
+    why: Why,
+) -> Result<Connection, UseError> {
+    let (pool, vault, settings) = (pool.clone(), vault.clone(), settings.clone());
+    tokio::spawn(async move { refresh(&pool, &vault, &settings, tenant, id, why).await })
+        .await
+        .unwrap_or_else(|err| {
+            tracing::error!(%tenant, connection = %id, error = %err, "the refresh task failed");
+            Err(UseError::Internal)
+        })
 }
 
 /// Runs `call` with the connection's credentials; after a 401, refreshes once and runs it again.
@@ -281,11 +303,31 @@ async fn refresh(
     settings: &ConnectSettings,
     tenant: Uuid,
     id: Uuid,
-    why: Why<'_>,
+    why: Why,
 ) -> Result<Connection, UseError> {
     let ahead = match why {
-        Why::Expiring(ahead) => ahead,
+        Why::Expiring { ahead, .. } => ahead,
         Why::Rejected(_) => REFRESH_AHEAD,
+    };
+    // The app first, outside the lock (see the module docs).
+    let app_id: Option<Uuid> = {
+        let mut tx = db::begin(pool, Scope::Tenant { tenant, user: None }).await?;
+        let app = sqlx::query_scalar(
+            "select provider_app_id from connections where tenant_id = $1 and id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(UseError::NotFound)?;
+        tx.commit().await?;
+        app
+    };
+    let app = match app_id {
+        Some(app) => apps::by_id(pool, vault, settings, app)
+            .await
+            .map_err(|_| UseError::Internal)?,
+        None => None,
     };
     let mut tx = db::begin(pool, Scope::Tenant { tenant, user: None }).await?;
     // Waits here while another process refreshes this connection.
@@ -295,10 +337,11 @@ async fn refresh(
     row.usable()?;
     let spec = row.spec(settings)?;
     let secrets = row.secrets(vault, tenant, id)?;
-    let already_done = match why {
-        Why::Expiring(_) => !row.due,
-        Why::Rejected(failed) => secrets.access_token.as_deref() != Some(failed),
-    };
+    let already_done = row.app != app_id
+        || match &why {
+            Why::Expiring { seen, .. } => !row.due || row.refreshed_at != *seen,
+            Why::Rejected(failed) => secrets.access_token.as_deref() != Some(failed.as_str()),
+        };
     if already_done {
         tx.commit().await?;
         return Ok(engine_connection(settings, spec, &row.vars, &secrets));
@@ -311,12 +354,6 @@ async fn refresh(
         mark_needs_reauth(&mut tx, tenant, id, &reason).await?;
         tx.commit().await?;
         return Err(UseError::Provider(ConnectorError::auth(reason)));
-    };
-    let app = match row.app {
-        Some(app) => apps::by_id(pool, vault, settings, app)
-            .await
-            .map_err(|_| UseError::Internal)?,
-        None => None,
     };
     let Some(app) = app else {
         let reason = "The app this account was connected through is no longer registered. Reconnect to continue.";
@@ -343,7 +380,8 @@ async fn refresh(
             sqlx::query(
                 "update connections set credentials_enc = $3, vars = $4, \
                  scopes = case when cardinality($5::text[]) = 0 then scopes else $5 end, \
-                 expires_at = now() + make_interval(secs => $6), refreshed_at = now(), last_used_at = now() \
+                 expires_at = now() + make_interval(secs => $6), refreshed_at = now(), last_used_at = now(), \
+                 refresh_failed_at = null \
                  where tenant_id = $1 and id = $2",
             )
             .bind(tenant)
@@ -381,7 +419,9 @@ pub struct SweepReport {
 
 /// Refreshes up to `limit` active OAuth connections whose tokens expire within `ahead`, and
 /// deletes expired OAuth flows. Any number of processes may sweep at once: each connection's
-/// refresh re-checks under its lock.
+/// refresh re-checks under its lock. A connection whose refresh fails (the provider down, an app
+/// the provider no longer knows) is left alone for ten minutes, so that a few failing ones cannot
+/// keep the sweep from the others.
 pub async fn sweep(
     pool: &PgPool,
     vault: &Keyring,
@@ -393,9 +433,10 @@ pub async fn sweep(
     sqlx::query("delete from oauth_flows where expires_at < now()")
         .execute(&mut *tx)
         .await?;
-    let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "select tenant_id, id from connections \
+    let due: Vec<(Uuid, Uuid, Option<OffsetDateTime>)> = sqlx::query_as(
+        "select tenant_id, id, refreshed_at from connections \
          where status = 'active' and auth_kind = 'oauth2' and expires_at < now() + make_interval(secs => $1) \
+         and (refresh_failed_at is null or refresh_failed_at < now() - interval '10 minutes') \
          order by expires_at limit $2",
     )
     .bind(ahead.as_secs_f64())
@@ -404,12 +445,30 @@ pub async fn sweep(
     .await?;
     tx.commit().await?;
     let mut report = SweepReport::default();
-    for (tenant, id) in due {
-        match refresh(pool, vault, settings, tenant, id, Why::Expiring(ahead)).await {
+    for (tenant, id, seen) in due {
+        match refresh(
+            pool,
+            vault,
+            settings,
+            tenant,
+            id,
+            Why::Expiring { ahead, seen },
+        )
+        .await
+        {
             Ok(_) => report.refreshed += 1,
             Err(err) => {
                 tracing::info!(%tenant, connection = %id, error = %err, "sweep: refresh failed");
                 report.failed += 1;
+                let mut tx = db::begin(pool, Scope::Tenant { tenant, user: None }).await?;
+                sqlx::query(
+                    "update connections set refresh_failed_at = now() where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
             }
         }
     }
