@@ -156,6 +156,31 @@ fn access_token(conn: &Connection) -> String {
     }
 }
 
+/// The access tokens `jobs` concurrent `refresh::credentials` calls get, each in its own task.
+async fn concurrent_access_tokens(
+    app: &TestApp,
+    tenant: Uuid,
+    id: Uuid,
+    jobs: usize,
+) -> Vec<String> {
+    let tasks: Vec<_> = (0..jobs)
+        .map(|_| {
+            let (pool, vault, connect) = (app.pool.clone(), app.vault.clone(), app.connect.clone());
+            tokio::spawn(async move {
+                refresh::credentials(&pool, &vault, &connect, tenant, id)
+                    .await
+                    .map(|c| access_token(&c))
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap().expect("credentials"));
+    }
+    seen
+}
+
 /// `refresh::credentials` with the server's own vault and settings.
 async fn credentials(app: &TestApp, tenant: Uuid, id: Uuid) -> Result<Connection, UseError> {
     refresh::credentials(&app.pool, &app.vault, &app.connect, tenant, id).await
@@ -777,22 +802,7 @@ async fn concurrent_users_of_an_expired_token_refresh_it_once(db: PgPool) {
     expire(&app, id).await;
     let tokens = sandbox.sandbox.token_requests();
 
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (pool, vault, connect) = (app.pool.clone(), app.vault.clone(), app.connect.clone());
-            let tenant = alice.org;
-            tokio::spawn(async move {
-                refresh::credentials(&pool, &vault, &connect, tenant, id)
-                    .await
-                    .map(|c| access_token(&c))
-                    .map_err(|e| e.to_string())
-            })
-        })
-        .collect();
-    let mut seen = Vec::new();
-    for task in tasks {
-        seen.push(task.await.unwrap().expect("credentials"));
-    }
+    let seen = concurrent_access_tokens(&app, alice.org, id, 20).await;
 
     assert_eq!(
         sandbox.sandbox.token_requests(),
@@ -1182,22 +1192,7 @@ async fn tokens_shorter_lived_than_the_refresh_window_are_refreshed_once_too(db:
     let alice = alice(&app).await;
     let (id, _) = app.connect_sandbox(&alice.client, &[]).await;
     let before = sandbox.sandbox.token_requests();
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (pool, vault, connect) = (app.pool.clone(), app.vault.clone(), app.connect.clone());
-            let tenant = alice.org;
-            tokio::spawn(async move {
-                refresh::credentials(&pool, &vault, &connect, tenant, id)
-                    .await
-                    .map(|c| access_token(&c))
-                    .map_err(|e| e.to_string())
-            })
-        })
-        .collect();
-    let mut seen = Vec::new();
-    for task in tasks {
-        seen.push(task.await.unwrap().expect("credentials"));
-    }
+    let mut seen = concurrent_access_tokens(&app, alice.org, id, 10).await;
     assert_eq!(sandbox.sandbox.token_requests(), before + 1);
     seen.dedup();
     assert_eq!(seen.len(), 1, "every job got the one renewed token");

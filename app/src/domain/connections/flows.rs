@@ -160,6 +160,18 @@ pub async fn start(
     Ok(authorize.url.to_string())
 }
 
+/// Revokes a grant that will not be kept (best effort): the refresh token when there is one, which
+/// ends the whole grant at providers that support it.
+async fn hand_back(client: &OAuthClient, tokens: &connectors::oauth::TokenSet) {
+    let (token, is_refresh) = match &tokens.refresh_token {
+        Some(refresh) => (refresh, true),
+        None => (&tokens.access_token, false),
+    };
+    if let Err(err) = client.revoke(token, is_refresh).await {
+        tracing::info!(error = %err, "could not hand back an unused grant");
+    }
+}
+
 /// The callback's query parameters. Its `Debug` hides the state and the code.
 #[derive(Clone, Default, serde::Deserialize)]
 pub struct Callback {
@@ -337,15 +349,7 @@ pub async fn finish(
         Ok(label) => label,
         Err(err) => {
             tracing::info!(flow = %id, %provider, error = %err, "the new connection's check call failed");
-            let _ = client
-                .revoke(
-                    tokens
-                        .refresh_token
-                        .as_ref()
-                        .unwrap_or(&tokens.access_token),
-                    tokens.refresh_token.is_some(),
-                )
-                .await;
+            hand_back(&client, &tokens).await;
             return Ok(fail(ConnectFailure::CheckFailed));
         }
     };
@@ -380,15 +384,7 @@ pub async fn finish(
         Ok(saved) => saved,
         Err(err) => {
             // Nothing kept: hand the grant back rather than leave it live at the provider.
-            let _ = client
-                .revoke(
-                    tokens
-                        .refresh_token
-                        .as_ref()
-                        .unwrap_or(&tokens.access_token),
-                    tokens.refresh_token.is_some(),
-                )
-                .await;
+            hand_back(&client, &tokens).await;
             return match err {
                 AppError::Forbidden { .. } => Ok(fail(ConnectFailure::NotAllowed)),
                 err => Err(err),
