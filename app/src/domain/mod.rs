@@ -11,6 +11,7 @@ pub mod listings;
 pub mod logos;
 pub mod markdown;
 pub mod orgs;
+pub mod queue;
 pub mod vault;
 
 use sqlx::PgPool;
