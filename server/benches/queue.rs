@@ -6,8 +6,10 @@
 //! write transactions: update one account, read it, insert a history row) gives the server's
 //! transactions per second. Then 16 worker tasks over the application pool (16 connections, the
 //! app role, row-level security on, `synchronous_commit` on) loop for 10 s: claim a batch of 8
-//! (fair, across 50 tenants with a backlog of 4,000 jobs each), then complete each job in its own
-//! transaction, as a worker finishing jobs one by one would. The backlog is inserted in bulk with
+//! (fair, across 50 tenants with a backlog of 4,000 jobs each), then complete the whole batch with
+//! one `queue::complete_many` (one transaction, one commit per batch). For comparison it also runs
+//! the same loop completing each job in its own transaction (`queue::complete`, as a worker
+//! finishing jobs one by one would), and batches of 1. The backlog is inserted in bulk with
 //! the rows and counters `queue::enqueue` would write; enqueue itself is measured separately for
 //! 5 s. Both databases are dropped at the end.
 //!
@@ -52,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(recreate(&options, PGBENCH_DB))?;
     let pgbench_tps = pgbench(&options)?;
 
-    let (jobs_per_sec, batch1_per_sec, enqueue_per_sec) = runtime.block_on(async {
+    let (jobs_per_sec, single_per_sec, batch1_per_sec, enqueue_per_sec) = runtime.block_on(async {
         recreate(&options, QUEUE_DB).await?;
         server::db::prepare(&queue_url).await?;
         let mut admin = PgConnection::connect(&queue_url).await?;
@@ -66,10 +68,13 @@ fn main() -> anyhow::Result<()> {
         let enqueue_per_sec = enqueue_rate(&pool, &tenants).await?;
         reset(&mut admin).await?;
         seed(&mut admin).await?;
-        let jobs_per_sec = drain(&pool, 8).await?;
+        let jobs_per_sec = drain(&pool, 8, Complete::Many).await?;
         reset(&mut admin).await?;
         seed(&mut admin).await?;
-        let batch1_per_sec = drain(&pool, 1).await?;
+        let single_per_sec = drain(&pool, 8, Complete::EachAlone).await?;
+        reset(&mut admin).await?;
+        seed(&mut admin).await?;
+        let batch1_per_sec = drain(&pool, 1, Complete::EachAlone).await?;
         let bad: i64 = sqlx::query_scalar(
             "select count(*) from tenant_slots s where running <> (select count(*) from sync_jobs j \
              where j.tenant_id = s.tenant_id and state = 'running') \
@@ -81,7 +86,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(bad == 0, "{bad} tenants' counters disagree with their jobs");
         pool.close().await;
         drop(admin);
-        anyhow::Ok((jobs_per_sec, batch1_per_sec, enqueue_per_sec))
+        anyhow::Ok((jobs_per_sec, single_per_sec, batch1_per_sec, enqueue_per_sec))
     })?;
 
     runtime.block_on(async {
@@ -97,6 +102,7 @@ fn main() -> anyhow::Result<()> {
     println!("bench: command = cargo bench -p server --bench queue");
     println!("bench: queue_enqueue_per_sec = {enqueue_per_sec:.0} jobs/s");
     println!("bench: queue_jobs_per_sec_batch1 = {batch1_per_sec:.0} jobs/s");
+    println!("bench: queue_jobs_per_sec_single_complete = {single_per_sec:.0} jobs/s");
     println!("bench: queue_jobs_per_sec = {jobs_per_sec:.0} jobs/s");
     println!("bench: pgbench_tps = {pgbench_tps:.0} tps");
     println!(
@@ -204,8 +210,18 @@ async fn seed(conn: &mut PgConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 16 workers claiming batches of `batch` and completing each job, for [`SECONDS`]: jobs/s.
-async fn drain(pool: &PgPool, batch: usize) -> anyhow::Result<f64> {
+/// How a worker completes the batch it claimed.
+#[derive(Debug, Clone, Copy)]
+enum Complete {
+    /// One `queue::complete_many` for the batch: one commit.
+    Many,
+    /// One `queue::complete` per job: one commit each.
+    EachAlone,
+}
+
+/// 16 workers claiming batches of `batch` and completing them as `how` says, for [`SECONDS`]:
+/// jobs/s.
+async fn drain(pool: &PgPool, batch: usize, how: Complete) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let empty = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -226,9 +242,21 @@ async fn drain(pool: &PgPool, batch: usize) -> anyhow::Result<f64> {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     continue;
                 }
-                for job in jobs {
-                    queue::complete(&pool, job.job, job.lease_token).await?;
-                    done.fetch_add(1, Ordering::Relaxed);
+                match how {
+                    Complete::Many => {
+                        let finished: Vec<_> =
+                            jobs.iter().map(|j| (j.job, j.lease_token)).collect();
+                        for result in queue::complete_many(&pool, &finished).await? {
+                            result?;
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Complete::EachAlone => {
+                        for job in jobs {
+                            queue::complete(&pool, job.job, job.lease_token).await?;
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
             anyhow::Ok(())
@@ -240,7 +268,7 @@ async fn drain(pool: &PgPool, batch: usize) -> anyhow::Result<f64> {
     let elapsed = start.elapsed().as_secs_f64();
     let n = done.load(Ordering::Relaxed);
     eprintln!(
-        "batch {batch}: {n} jobs in {elapsed:.1} s, {} empty claims",
+        "batch {batch} ({how:?}): {n} jobs in {elapsed:.1} s, {} empty claims",
         empty.load(Ordering::Relaxed)
     );
     anyhow::ensure!(

@@ -283,6 +283,67 @@ async fn only_the_current_lease_token_may_touch_a_job(admin_pool: PgPool) {
     assert!(slot_mismatches(&admin_pool).await.is_empty());
 }
 
+/// A batch completion removes exactly the jobs whose tokens still hold them, frees their slots,
+/// and reports the rest as lost without touching them.
+#[sqlx::test(migrations = "../migrations")]
+async fn complete_many_completes_only_the_jobs_whose_token_matches(admin_pool: PgPool) {
+    let pool = app_pool(&admin_pool, 3).await;
+    let a = tenant(&admin_pool, "A").await;
+    let b = tenant(&admin_pool, "B").await;
+    seed(&admin_pool, a, 5).await;
+    seed(&admin_pool, b, 5).await;
+    assert!(queue::complete_many(&pool, &[]).await.unwrap().is_empty());
+    let claimed = queue::claim(&pool, "w", 6, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    let stale = &claimed[1];
+    let kept = &claimed[5];
+    let mut batch: Vec<(JobRef, Uuid)> = claimed[..5]
+        .iter()
+        .map(|c| (c.job, c.lease_token))
+        .collect();
+    batch[1].1 = Uuid::new_v4();
+    // The same job twice: completed once, the repeat is lost.
+    batch.push(batch[0]);
+    // A job that does not exist.
+    batch.push((
+        JobRef {
+            tenant: a,
+            id: 999_999,
+        },
+        Uuid::new_v4(),
+    ));
+    let results = queue::complete_many(&pool, &batch).await.unwrap();
+    let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    assert_eq!(ok, vec![true, false, true, true, true, false, false]);
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(()) | Err(QueueError::LeaseLost))));
+    // The stale-token job still runs under its real token; the job outside the batch too.
+    let running: Vec<(i64, Uuid)> =
+        sqlx::query_as("select id, lease_token from sync_jobs where state = 'running' order by id")
+            .fetch_all(&admin_pool)
+            .await
+            .unwrap();
+    let mut expected = vec![
+        (stale.job.id, stale.lease_token),
+        (kept.job.id, kept.lease_token),
+    ];
+    expected.sort();
+    assert_eq!(running, expected);
+    assert_eq!(job_count(&admin_pool).await, 10 - 4);
+    assert!(slot_mismatches(&admin_pool).await.is_empty());
+    // The survivors complete with their real tokens.
+    let results = queue::complete_many(
+        &pool,
+        &[(stale.job, stale.lease_token), (kept.job, kept.lease_token)],
+    )
+    .await
+    .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(job_count(&admin_pool).await, 4);
+    assert!(slot_mismatches(&admin_pool).await.is_empty());
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn the_reaper_dead_letters_after_the_last_attempt(admin_pool: PgPool) {
     let pool = app_pool(&admin_pool, 3).await;
@@ -476,8 +537,32 @@ async fn slot_counters_match_the_rows_after_any_mix_of_operations(admin_pool: Pg
             4 | 5 if !held.is_empty() => {
                 let c = held.swap_remove(rng.below(held.len()));
                 // The lease may have been reaped meanwhile: LeaseLost is a fine answer.
-                let r = match rng.below(3) {
+                let r = match rng.below(4) {
                     0 => queue::complete(&pool, c.job, c.lease_token).await,
+                    3 => {
+                        // A batch: this job, up to two more held ones, and now and then a
+                        // stale token for one of them.
+                        let mut batch = vec![(c.job, c.lease_token)];
+                        for _ in 0..rng.below(3) {
+                            if held.is_empty() {
+                                break;
+                            }
+                            let more = held.swap_remove(rng.below(held.len()));
+                            batch.push((more.job, more.lease_token));
+                        }
+                        let stale = rng.below(3) == 0;
+                        if stale {
+                            batch.push((c.job, Uuid::new_v4()));
+                        }
+                        let results = queue::complete_many(&pool, &batch).await.unwrap();
+                        assert_eq!(results.len(), batch.len());
+                        if stale {
+                            let stale = &results[results.len() - 1];
+                            assert!(matches!(stale, Err(QueueError::LeaseLost)), "{stale:?}");
+                        }
+                        *ops.entry("complete_many").or_default() += 1;
+                        results.into_iter().find(|r| r.is_err()).unwrap_or(Ok(()))
+                    }
                     1 => queue::fail(&pool, c.job, c.lease_token).await.map(drop),
                     _ => queue::retry(&pool, c.job, c.lease_token, time::OffsetDateTime::now_utc())
                         .await
@@ -515,7 +600,15 @@ async fn slot_counters_match_the_rows_after_any_mix_of_operations(admin_pool: Pg
         assert!(bad.is_empty(), "after step {step} ({op}): {bad:?}");
     }
     // Every kind of operation ran a fair number of times.
-    for op in ["enqueue", "claim", "finish", "cancel", "reap", "cancel_any"] {
+    for op in [
+        "enqueue",
+        "claim",
+        "finish",
+        "complete_many",
+        "cancel",
+        "reap",
+        "cancel_any",
+    ] {
         assert!(ops.get(op).copied().unwrap_or(0) >= 10, "{ops:?}");
     }
 }

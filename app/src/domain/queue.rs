@@ -4,7 +4,7 @@
 //! `sync_jobs` holds only live jobs (queued or running). A worker [`claim`]s a batch fairly across
 //! tenants in one short transaction, then works without any transaction open, holding a lease
 //! (`lease_token`, `lease_until`) that it renews with [`heartbeat`]. Every later change
-//! ([`complete`], [`retry`], [`fail`]) names the token and fails with [`QueueError::LeaseLost`]
+//! ([`complete`], [`complete_many`], [`retry`], [`fail`]) names the token and fails with [`QueueError::LeaseLost`]
 //! when the lease went to someone else — typically after [`reap`] requeued an expired lease.
 //! `tenant_slots` counts each tenant's running and queued jobs; every function here keeps those
 //! counts equal to the rows.
@@ -13,7 +13,8 @@
 //! workers wait on [`listen`] and also poll every second, since a notification is lost while a
 //! listener reconnects.
 //!
-//! Lock order, to stay free of deadlocks: a job row, then its tenant's slot row. The claim takes
+//! Lock order, to stay free of deadlocks: a job row, then its tenant's slot row ([`complete_many`]:
+//! its job rows, then their slot rows in tenant order). The claim takes
 //! slot rows first, but only with `skip locked`, so it never waits; the reaper locks the slot rows
 //! it needs in tenant order.
 
@@ -21,7 +22,7 @@ mod claim;
 mod lease;
 
 pub use claim::claim;
-pub use lease::{complete, fail, heartbeat, reap, retry, Reaped, Retried};
+pub use lease::{complete, complete_many, fail, heartbeat, reap, retry, Reaped, Retried};
 
 use crate::domain::db::{self, Scope};
 use sqlx::postgres::PgListener;
