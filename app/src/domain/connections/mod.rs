@@ -9,17 +9,26 @@
 //! - [`apps`]: the OAuth apps Patchbay is registered as.
 //! - [`flows`]: connecting with OAuth (start, callback).
 //! - [`refresh`]: usable credentials for the sync engine, with single-flight token refresh.
+//! - `disconnect`: revoking at the provider and forgetting the credentials; `rotate`: re-sealing
+//!   every stored secret under a new key.
 
 pub mod apps;
+mod disconnect;
 pub mod flows;
 pub mod refresh;
+mod rotate;
+mod view;
+
+pub use disconnect::{disconnect, Revocation};
+pub use rotate::rotate_keys;
+pub use view::{connect_provider, get, list};
 
 use crate::domain::audit;
-use crate::domain::db::{self, Scope};
+use crate::domain::db;
 use crate::domain::listings::recipe::providers;
 use crate::domain::vault::{Aad, Keyring, VaultError};
 use crate::error::AppError;
-use crate::model::connection::{AuthKind, ConnectField, ConnectProvider, ConnectionView};
+use crate::model::connection::{AuthKind, ConnectionView};
 use crate::model::Role;
 use connectors::engine::{Connection, Credentials, SpecSource};
 use connectors::error::{ConnectorError, ErrorClass};
@@ -220,159 +229,6 @@ fn no_connection() -> AppError {
     AppError::not_found("No such connection in this organization.")
 }
 
-type ViewRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    sqlx::types::Json<BTreeMap<String, String>>,
-    Vec<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-fn view_select() -> String {
-    format!(
-        "select id, provider, auth_kind, status, status_reason, account_label, vars, scopes, \
-         to_char(created_at at time zone 'UTC', {STAMP}), to_char(last_used_at at time zone 'UTC', {STAMP}), \
-         to_char(refreshed_at at time zone 'UTC', {STAMP}), to_char(expires_at at time zone 'UTC', {STAMP}) \
-         from connections"
-    )
-}
-
-fn to_view(row: ViewRow) -> Result<ConnectionView, AppError> {
-    let (
-        id,
-        provider,
-        kind,
-        status,
-        reason,
-        label,
-        vars,
-        scopes,
-        created,
-        used,
-        refreshed,
-        expires,
-    ) = row;
-    let spec = providers().get(&provider);
-    let details = spec
-        .map(|s| {
-            s.connection_fields
-                .iter()
-                .filter(|f| !f.secret)
-                .filter_map(|f| vars.0.get(&f.name).map(|v| (f.label.clone(), v.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(ConnectionView {
-        id,
-        provider_name: providers().name_of(&provider),
-        provider,
-        auth_kind: kind.parse()?,
-        status: status.parse()?,
-        status_reason: reason,
-        account_label: label,
-        details,
-        scopes,
-        created_at: created,
-        last_used_at: used,
-        refreshed_at: refreshed,
-        expires_at: expires,
-    })
-}
-
-/// The tenant's connections, by provider.
-pub async fn list(
-    pool: &PgPool,
-    tenant: Uuid,
-    user: Uuid,
-) -> Result<Vec<ConnectionView>, AppError> {
-    let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    member_role(&mut tx, tenant, user).await?;
-    let rows: Vec<ViewRow> = sqlx::query_as(&format!(
-        "{} where tenant_id = $1 order by provider, created_at",
-        view_select()
-    ))
-    .bind(tenant)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    rows.into_iter().map(to_view).collect()
-}
-
-/// One of the tenant's connections.
-pub async fn get(
-    pool: &PgPool,
-    tenant: Uuid,
-    user: Uuid,
-    id: Uuid,
-) -> Result<ConnectionView, AppError> {
-    let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    member_role(&mut tx, tenant, user).await?;
-    let row: Option<ViewRow> = sqlx::query_as(&format!(
-        "{} where tenant_id = $1 and id = $2",
-        view_select()
-    ))
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    to_view(row.ok_or_else(no_connection)?)
-}
-
-/// A provider as a connect page offers it, with the tenant's connections to it.
-pub fn connect_provider(
-    spec: &ProviderSpec,
-    ready_apps: &[String],
-    connections: &[ConnectionView],
-) -> Option<ConnectProvider> {
-    let kind = auth_kind(spec)?;
-    let permissions = spec
-        .oauth2()
-        .map(|o| {
-            o.scopes
-                .iter()
-                .map(|s| {
-                    o.scope_descriptions
-                        .get(s)
-                        .cloned()
-                        .unwrap_or_else(|| s.clone())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(ConnectProvider {
-        id: spec.id.clone(),
-        name: spec.name.clone(),
-        description: spec.description.clone(),
-        auth_kind: kind,
-        fields: spec
-            .connection_fields
-            .iter()
-            .map(|f| ConnectField {
-                name: f.name.clone(),
-                label: f.label.clone(),
-                help: f.help.clone(),
-                secret: f.secret,
-                max_len: f.max_len,
-            })
-            .collect(),
-        permissions,
-        ready: kind != AuthKind::OAuth2 || ready_apps.contains(&spec.id),
-        connections: connections
-            .iter()
-            .filter(|c| c.provider == spec.id)
-            .cloned()
-            .collect(),
-    })
-}
-
 type Fields = BTreeMap<String, String>;
 
 /// Whether reconnecting `id` can go through the app it was made with (still registered), even
@@ -446,7 +302,10 @@ fn check_failure(spec: &ProviderSpec, err: &ConnectorError) -> AppError {
 
 /// Connects (or, with `reconnect`, re-keys) an API-key or username-and-password account: checks
 /// the credentials with the provider's check call, then saves them sealed.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a connect form's parts and who sent it, each named at the call"
+)]
 pub async fn connect_with_fields(
     pool: &PgPool,
     vault: &Keyring,
@@ -622,245 +481,6 @@ async fn save(conn: &mut PgConnection, s: Saved<'_>) -> Result<Uuid, AppError> {
     .await?;
     tracing::info!(tenant = %s.tenant, connection = %s.id, provider = s.provider, reconnect = s.reconnect, "connection saved");
     Ok(s.id)
-}
-
-/// What a disconnect did at the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Revocation {
-    /// The provider confirmed the revocation.
-    Revoked,
-    /// The provider has no revocation endpoint (or the connection holds no token).
-    NotSupported,
-    /// The provider could not be reached or refused; the credentials are deleted anyway.
-    Failed,
-}
-
-/// Disconnects: revokes the token at the provider when its spec allows, deletes the credentials,
-/// and marks the connection `revoked`. Audited.
-pub async fn disconnect(
-    pool: &PgPool,
-    vault: &Keyring,
-    settings: &ConnectSettings,
-    tenant: Uuid,
-    user: Uuid,
-    id: Uuid,
-) -> Result<Revocation, AppError> {
-    // The app that issued the tokens, read before the row lock is taken (see `refresh`).
-    let app_id: Option<Uuid> = {
-        let mut tx = db::tenant_tx(pool, tenant, user).await?;
-        require_manager(&mut tx, tenant, user).await?;
-        let app: Option<Option<Uuid>> = sqlx::query_scalar(
-            "select provider_app_id from connections where tenant_id = $1 and id = $2",
-        )
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        app.ok_or_else(no_connection)?
-    };
-    let app = match app_id {
-        Some(app) => apps::by_id(pool, vault, settings, app).await?,
-        None => None,
-    };
-    let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    type Row = (
-        String,
-        Option<Uuid>,
-        Option<Vec<u8>>,
-        sqlx::types::Json<Fields>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "select provider, provider_app_id, credentials_enc, vars from connections \
-         where tenant_id = $1 and id = $2 for update",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (provider, locked_app, sealed, vars) = row.ok_or_else(no_connection)?;
-    // Reconnected through another app meanwhile: the tokens are that app's.
-    let app = app.filter(|_| locked_app == app_id);
-    let revocation = match (sealed, settings.spec(&provider).ok()) {
-        (Some(sealed), Some(spec)) => {
-            revoke(
-                vault,
-                settings,
-                spec,
-                tenant,
-                id,
-                app.as_ref(),
-                &vars.0,
-                &sealed,
-            )
-            .await
-        }
-        _ => Revocation::NotSupported,
-    };
-    sqlx::query(
-        "update connections set status = 'revoked', credentials_enc = null, expires_at = null, \
-         status_reason = null where tenant_id = $1 and id = $2",
-    )
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        tenant,
-        Some(user),
-        "connection.disconnected",
-        serde_json::json!({ "connection": id, "provider": provider, "revocation": format!("{revocation:?}") }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(revocation)
-}
-
-/// Revokes a connection's token at the provider, best effort.
-#[allow(clippy::too_many_arguments)]
-async fn revoke(
-    vault: &Keyring,
-    settings: &ConnectSettings,
-    spec: &ProviderSpec,
-    tenant: Uuid,
-    id: Uuid,
-    app: Option<&apps::ResolvedApp>,
-    vars: &BTreeMap<String, String>,
-    sealed: &[u8],
-) -> Revocation {
-    let Some(oauth) = spec.oauth2() else {
-        return Revocation::NotSupported;
-    };
-    if oauth.revoke_url.is_none() {
-        return Revocation::NotSupported;
-    }
-    let secrets = match Secrets::open(vault, sealed, tenant, id) {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::error!(connection = %id, error = %err, "credentials do not open; deleting without revoking");
-            return Revocation::Failed;
-        }
-    };
-    let Some(app) = app else {
-        return Revocation::Failed;
-    };
-    let mut all = settings.platform_vars.clone();
-    all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let client = match connectors::oauth::OAuthClient::new(
-        spec,
-        &app.app,
-        &all,
-        settings.http.clone(),
-    ) {
-        Ok(c) => c,
-        Err(err) => {
-            tracing::warn!(connection = %id, error = %err, "cannot build the OAuth client to revoke");
-            return Revocation::Failed;
-        }
-    };
-    // Revoking the refresh token ends the whole grant at providers that support it (RFC 7009
-    // §2.1); the access token otherwise.
-    let (token, is_refresh) = match (secrets.refresh_token(), &secrets.access_token) {
-        (Some(refresh), _) => (refresh, true),
-        (None, Some(access)) => (SecretString::from(access.clone()), false),
-        (None, None) => return Revocation::NotSupported,
-    };
-    match client.revoke(&token, is_refresh).await {
-        Ok(true) => Revocation::Revoked,
-        Ok(false) => Revocation::NotSupported,
-        Err(err) => {
-            tracing::warn!(connection = %id, error = %err, "revocation at the provider failed");
-            Revocation::Failed
-        }
-    }
-}
-
-/// Re-seals every connection's credentials and every app's secret under the vault's current key
-/// (`patchbay keys rotate`); values already under it are left alone, pending flows sealed under an
-/// old key are dropped (they live ten minutes). Works in batches of 200 rows, each its own
-/// transaction, so that rows are locked briefly while Patchbay keeps running. A value that does not
-/// open is skipped and reported at the end (with its row id, never its content), after the others
-/// are done. Returns how many values were re-sealed.
-pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> {
-    const BATCH: i64 = 200;
-    let current = i32::from(vault.current_id());
-    let mut count = 0u64;
-    let mut unopened: Vec<String> = Vec::new();
-    let mut skip: Vec<Uuid> = Vec::new();
-    loop {
-        let mut tx = db::begin(pool, Scope::System).await?;
-        let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-            "select tenant_id, id, credentials_enc from connections \
-             where credentials_enc is not null and get_byte(credentials_enc, 0) <> $1 \
-             and id <> all($2) order by id limit $3 for update",
-        )
-        .bind(current)
-        .bind(&skip)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            break;
-        }
-        for (tenant, id, sealed) in rows {
-            match vault.reseal(&sealed, &Aad::connection(tenant, id)) {
-                Ok(Some(new)) => {
-                    sqlx::query(
-                        "update connections set credentials_enc = $3 where tenant_id = $1 and id = $2",
-                    )
-                    .bind(tenant)
-                    .bind(id)
-                    .bind(new)
-                    .execute(&mut *tx)
-                    .await?;
-                    count += 1;
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    skip.push(id);
-                    unopened.push(format!("connection {id} ({err})"));
-                }
-            }
-        }
-        tx.commit().await?;
-    }
-    let mut tx = db::begin(pool, Scope::System).await?;
-    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "select id, client_secret_enc from provider_apps where get_byte(client_secret_enc, 0) <> $1 for update",
-    )
-    .bind(current)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id, sealed) in rows {
-        match vault.reseal(&sealed, &Aad::provider_app(id)) {
-            Ok(Some(new)) => {
-                sqlx::query("update provider_apps set client_secret_enc = $2 where id = $1")
-                    .bind(id)
-                    .bind(new)
-                    .execute(&mut *tx)
-                    .await?;
-                count += 1;
-            }
-            Ok(None) => {}
-            Err(err) => unopened.push(format!("provider app {id} ({err})")),
-        }
-    }
-    sqlx::query(
-        "delete from oauth_flows where verifier_enc is not null and get_byte(verifier_enc, 0) <> $1",
-    )
-    .bind(current)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    if !unopened.is_empty() {
-        anyhow::bail!(
-            "re-encrypted {count} stored secrets, but {} did not open with these keys (is a key missing from PATCHBAY_OLD_SECRET_KEYS?): {}",
-            unopened.len(),
-            unopened.join(", ")
-        );
-    }
-    Ok(count)
 }
 
 /// Calls the provider's check endpoint with the connection's credentials (refreshing them first
