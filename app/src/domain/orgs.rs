@@ -87,7 +87,7 @@ pub async fn list_for_user(pool: &PgPool, user: Uuid) -> Result<Vec<OrgSummary>,
 }
 
 /// A user's role in `tenant`, if they are a member.
-async fn member_role(
+pub(crate) async fn member_role(
     conn: &mut PgConnection,
     tenant: Uuid,
     user: Uuid,

@@ -1,7 +1,7 @@
 //! Disconnecting: revoke the grant at the provider when its spec allows, forget the credentials,
 //! keep the row (installs and history refer to it) as `revoked`.
 
-use super::{apps, no_connection, require_manager, ConnectSettings, Fields, Secrets};
+use super::{apps, issuing_app, no_connection, require_manager, ConnectSettings, Fields, Secrets};
 use crate::domain::audit;
 use crate::domain::db;
 use crate::domain::vault::Keyring;
@@ -38,13 +38,7 @@ pub async fn disconnect(
     let app_id: Option<Uuid> = {
         let mut tx = db::tenant_tx(pool, tenant, user).await?;
         require_manager(&mut tx, tenant, user).await?;
-        let app: Option<Option<Uuid>> = sqlx::query_scalar(
-            "select provider_app_id from connections where tenant_id = $1 and id = $2",
-        )
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let app = issuing_app(&mut tx, tenant, id).await?;
         tx.commit().await?;
         app.ok_or_else(no_connection)?
     };
@@ -137,14 +131,7 @@ async fn revoke(
     let Some(app) = app else {
         return Revocation::Failed;
     };
-    let mut all = settings.platform_vars.clone();
-    all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let client = match connectors::oauth::OAuthClient::new(
-        spec,
-        &app.app,
-        &all,
-        settings.http.clone(),
-    ) {
+    let client = match settings.oauth_client(spec, &app.app, vars) {
         Ok(c) => c,
         Err(err) => {
             tracing::warn!(connection = %id, error = %err, "cannot build the OAuth client to revoke");

@@ -8,7 +8,7 @@
 //! session, also stored hashed. The PKCE verifier is sealed, bound to the flow. Flows live ten
 //! minutes and are deleted when their callback arrives, whatever its outcome.
 
-use super::{apps, check_fields, existing_provider, require_manager, save, Saved};
+use super::{apps, check_fields, existing_provider, issuing_app, require_manager, save, Saved};
 use super::{ConnectSettings, Secrets};
 use crate::domain::db;
 use crate::domain::vault::{Aad, Keyring};
@@ -81,13 +81,7 @@ pub async fn start(
         let app = match req.reconnect {
             Some(id) => {
                 existing_provider(&mut tx, tenant, id, &spec.id).await?;
-                sqlx::query_scalar(
-                    "select provider_app_id from connections where tenant_id = $1 and id = $2",
-                )
-                .bind(tenant)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
+                issuing_app(&mut tx, tenant, id).await?.flatten()
             }
             None => None,
         };
@@ -117,12 +111,12 @@ pub async fn start(
                 ),
             )
         })?;
-    let mut all = settings.platform_vars.clone();
-    all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let client = OAuthClient::new(spec, &app.app, &all, settings.http.clone()).map_err(|err| {
-        tracing::error!(provider = %spec.id, error = %err, "cannot build the OAuth client");
-        AppError::Internal
-    })?;
+    let client = settings
+        .oauth_client(spec, &app.app, &vars)
+        .map_err(|err| {
+            tracing::error!(provider = %spec.id, error = %err, "cannot build the OAuth client");
+            AppError::Internal
+        })?;
     let authorize = client.authorize();
     let id = Uuid::new_v4();
     let mut tx = db::tenant_tx(pool, tenant, user).await?;
@@ -311,12 +305,12 @@ pub async fn finish(
         ),
         None => None,
     };
-    let mut all = settings.platform_vars.clone();
-    all.extend(vars.0.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let client = OAuthClient::new(spec, &app.app, &all, settings.http.clone()).map_err(|err| {
-        tracing::error!(provider = %spec.id, error = %err, "cannot build the OAuth client");
-        AppError::Internal
-    })?;
+    let client = settings
+        .oauth_client(spec, &app.app, &vars.0)
+        .map_err(|err| {
+            tracing::error!(provider = %spec.id, error = %err, "cannot build the OAuth client");
+            AppError::Internal
+        })?;
     let tokens = match client.exchange_code(code, verifier.as_ref()).await {
         Ok(tokens) => tokens,
         Err(err) => {

@@ -79,6 +79,24 @@ impl ConnectSettings {
         self
     }
 
+    /// The platform's variables with a connection's (or a flow's) own on top: what provider
+    /// templates are rendered with.
+    pub fn vars_with(&self, vars: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut all = self.platform_vars.clone();
+        all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all
+    }
+
+    /// An OAuth client for `spec` through `app`, with a connection's variables.
+    pub fn oauth_client(
+        &self,
+        spec: &ProviderSpec,
+        app: &connectors::oauth::OAuthApp,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<connectors::oauth::OAuthClient, ConnectorError> {
+        connectors::oauth::OAuthClient::new(spec, app, &self.vars_with(vars), self.http.clone())
+    }
+
     /// The spec of a provider, or NotFound.
     pub fn spec(&self, id: &str) -> Result<&ProviderSpec, AppError> {
         self.specs
@@ -181,8 +199,7 @@ fn engine_connection(
     vars: &BTreeMap<String, String>,
     secrets: &Secrets,
 ) -> Connection {
-    let mut all = settings.platform_vars.clone();
-    all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let all = settings.vars_with(vars);
     Connection {
         credentials: secrets.credentials(spec, &all),
         spec: Arc::new(spec.clone()),
@@ -190,16 +207,11 @@ fn engine_connection(
     }
 }
 
-/// The user's role in `tenant`; NotFound when they do not belong to it.
+/// The user's role in `tenant`; Forbidden when they do not belong to it.
 async fn member_role(conn: &mut PgConnection, tenant: Uuid, user: Uuid) -> Result<Role, AppError> {
-    let role: Option<String> =
-        sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
-            .bind(tenant)
-            .bind(user)
-            .fetch_optional(&mut *conn)
-            .await?;
-    role.ok_or_else(|| AppError::forbidden("Switch to an organization you belong to."))?
-        .parse()
+    crate::domain::orgs::member_role(conn, tenant, user)
+        .await?
+        .ok_or_else(|| AppError::forbidden("Switch to an organization you belong to."))
 }
 
 /// Owners and admins connect and disconnect accounts; members see them.
@@ -217,12 +229,18 @@ async fn require_manager(
     }
 }
 
-/// Whether `user` may connect accounts for `tenant`.
-pub async fn can_manage(pool: &PgPool, tenant: Uuid, user: Uuid) -> Result<bool, AppError> {
-    let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    let role = member_role(&mut tx, tenant, user).await?;
-    tx.commit().await?;
-    Ok(role >= Role::Admin)
+/// The app that issued a connection's tokens: None when there is no such connection in the
+/// tenant, Some(None) when it was made without one (API keys).
+async fn issuing_app(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Option<Uuid>>> {
+    sqlx::query_scalar("select provider_app_id from connections where tenant_id = $1 and id = $2")
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 fn no_connection() -> AppError {
@@ -242,13 +260,7 @@ pub async fn reconnect_ready(
     id: Uuid,
 ) -> Result<bool, AppError> {
     let mut tx = db::tenant_tx(pool, tenant, user).await?;
-    let app: Option<Option<Uuid>> = sqlx::query_scalar(
-        "select provider_app_id from connections where tenant_id = $1 and id = $2",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let app = issuing_app(&mut tx, tenant, id).await?;
     tx.commit().await?;
     Ok(match app.flatten() {
         Some(app) => apps::by_id(pool, vault, settings, app).await?.is_some(),

@@ -14,12 +14,11 @@
 //! has rotated the refresh token, the new one is stored even if the caller is cancelled (a closed
 //! browser tab, a timeout), since the old one no longer works.
 
-use super::{apps, engine_connection, ConnectSettings, Secrets};
+use super::{apps, engine_connection, issuing_app, ConnectSettings, Secrets};
 use crate::domain::db::{self, Scope};
 use crate::domain::vault::Keyring;
 use connectors::engine::{Connection, Credentials};
 use connectors::error::{ConnectorError, ErrorClass};
-use connectors::oauth::OAuthClient;
 use secrecy::ExposeSecret;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -312,14 +311,9 @@ async fn refresh(
     // The app first, outside the lock (see the module docs).
     let app_id: Option<Uuid> = {
         let mut tx = db::begin(pool, Scope::Tenant { tenant, user: None }).await?;
-        let app = sqlx::query_scalar(
-            "select provider_app_id from connections where tenant_id = $1 and id = $2",
-        )
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(UseError::NotFound)?;
+        let app = issuing_app(&mut tx, tenant, id)
+            .await?
+            .ok_or(UseError::NotFound)?;
         tx.commit().await?;
         app
     };
@@ -361,9 +355,8 @@ async fn refresh(
         tx.commit().await?;
         return Err(UseError::Provider(ConnectorError::auth(reason)));
     };
-    let mut vars = settings.platform_vars.clone();
-    vars.extend(row.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let client = OAuthClient::new(spec, &app.app, &vars, settings.http.clone())
+    let client = settings
+        .oauth_client(spec, &app.app, &row.vars)
         .map_err(UseError::Provider)?;
     match client.refresh(&refresh_token).await {
         Ok(tokens) => {
