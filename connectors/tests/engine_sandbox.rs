@@ -384,3 +384,42 @@ async fn writes_are_idempotent() {
         .unwrap_err();
     assert_eq!((err.class, err.status), (ErrorClass::Permanent, Some(422)));
 }
+
+#[tokio::test]
+async fn deletes_reach_the_sandbox_and_leave_later_reads() {
+    let s = setup("sandbox-crm", SeedSizes::uniform(3)).await;
+    let tokens = s.connect().await;
+    let dest = SpecDestination::new(s.connection(&tokens.access_token), s.http.clone());
+    assert!(dest.can_delete("contacts"));
+    dest.delete("contacts", "con_000002").await.unwrap();
+    // Already gone counts as deleted.
+    dest.delete("contacts", "con_000002").await.unwrap();
+    assert_eq!(s.sandbox.sandbox.count("contacts"), 2);
+    let (keys, _) = read_keys(&s.source(&tokens.access_token), "contacts", None).await;
+    assert_eq!(keys, ["con_000001", "con_000003"]);
+}
+
+#[tokio::test]
+async fn webhook_subscriptions_are_made_and_removed_through_the_spec() {
+    let s = setup("sandbox-shop", SeedSizes::uniform(1)).await;
+    let tokens = s.connect().await;
+    let source = s.source(&tokens.access_token);
+    let sub = source
+        .subscribe_webhooks("http://127.0.0.1:9/hooks/sandbox-shop/x")
+        .await
+        .unwrap();
+    assert!(sub.id.starts_with("whs_"), "{sub:?}");
+    assert_eq!(sub.secret.expose_secret(), "whsec_sandbox_demo");
+    assert!(
+        !format!("{sub:?}").contains("whsec"),
+        "the secret never prints"
+    );
+    source.unsubscribe_webhooks(&sub.id).await.unwrap();
+    // Gone already: still fine.
+    source.unsubscribe_webhooks(&sub.id).await.unwrap();
+    let refused = source
+        .subscribe_webhooks("https://example.com/hooks")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, Some(422));
+}

@@ -215,3 +215,42 @@ async fn the_fault_api_is_off_unless_configured() {
     assert!(res.status().is_client_error(), "{}", res.status());
     assert_eq!(sb.sandbox.faults().settings().hang_next, 0);
 }
+
+#[tokio::test]
+async fn a_429_storm_answers_with_retry_after_and_every_call_is_counted() {
+    let sb = spawn(config()).await;
+    let base = sb.base_url.as_str();
+    let tokens = login(base, "crm.read").await;
+    sb.sandbox.faults().clear_request_times();
+    sb.sandbox.faults().set_rate_limit_next(2, 3);
+    for _ in 0..2 {
+        let res = api_get(base, "/crm/contacts", &tokens.access).await;
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()["retry-after"], "3");
+    }
+    assert_eq!(
+        api_get(base, "/crm/contacts", &tokens.access)
+            .await
+            .status(),
+        200
+    );
+    let times = sb.sandbox.faults().request_times();
+    assert_eq!(times.len(), 3, "faulted calls count too");
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    // Over HTTP as well.
+    let set = http()
+        .post(format!("{base}/_sandbox/faults"))
+        .json(&json!({"rate_limit_next": 1}))
+        .send()
+        .await
+        .expect("set");
+    let read: FaultSettings = set.json().await.expect("JSON");
+    assert_eq!(read.rate_limit_next, 1);
+    let res = api_get(base, "/crm/contacts", &tokens.access).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(
+        res.headers()["retry-after"],
+        "3",
+        "a patch leaves the other switches alone"
+    );
+}

@@ -255,3 +255,99 @@ async fn unsubscribing_stops_deliveries() {
         .await;
     assert_eq!(anonymous.expect("subscribe").status(), 401);
 }
+
+#[tokio::test]
+async fn edits_in_the_apps_own_pages_are_changes_like_any_other() {
+    let sb = spawn(config()).await;
+    let base = sb.base_url.as_str();
+    let (url, mut rx) = receiver(0).await;
+    let tokens = login(base, "shop.read").await;
+    subscribe(base, &tokens.access, &url).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let list = browser
+        .get(format!("{base}/app/customers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let html = list.text().await.unwrap();
+    assert!(html.contains("cus_000001"), "{html}");
+    let form = browser
+        .get(format!("{base}/app/customers/cus_000001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("name=\"first_name\""));
+
+    let saved = browser
+        .post(format!("{base}/app/customers/cus_000001"))
+        .form(&[
+            ("email", "ada@shop.test"),
+            ("first_name", "Ada <b>"),
+            ("last_name", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 303);
+    let event = verify(&next(&mut rx).await);
+    assert_eq!(event["type"], "customer.updated");
+    assert_eq!(event["data"]["first_name"], "Ada <b>");
+    assert_eq!(
+        event["data"]["last_name"],
+        Value::Null,
+        "a blank optional field is null"
+    );
+    let shown = browser
+        .get(format!("{base}/app/customers"))
+        .send()
+        .await
+        .unwrap();
+    let html = shown.text().await.unwrap();
+    assert!(html.contains("Ada &lt;b&gt;"), "escaped: {html}");
+
+    let refused = browser
+        .post(format!("{base}/app/customers/cus_000001"))
+        .form(&[("email", "not an email")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+
+    let cross_site = browser
+        .post(format!("{base}/app/customers/cus_000001/delete"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    assert_eq!(sb.sandbox.count("customers"), 25);
+
+    let deleted = browser
+        .post(format!("{base}/app/customers/cus_000001/delete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 303);
+    let event = verify(&next(&mut rx).await);
+    assert_eq!(event["type"], "customer.deleted");
+    assert_eq!(event["data"]["id"], "cus_000001");
+    assert_eq!(sb.sandbox.count("customers"), 24);
+    let gone = browser
+        .get(format!("{base}/app/customers/cus_000001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let orders = browser
+        .get(format!("{base}/app/orders/ord_000001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(orders.status(), 404, "orders are read-only");
+}

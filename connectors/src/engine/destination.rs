@@ -26,10 +26,47 @@ impl SpecDestination {
         self.api.set_budget(budget);
         self
     }
+
+    pub fn connection(&self) -> &Connection {
+        &self.api.connection
+    }
 }
 
 #[async_trait]
 impl Destination for SpecDestination {
+    fn can_delete(&self, stream_name: &str) -> bool {
+        self.api
+            .connection
+            .spec
+            .stream(stream_name)
+            .and_then(|s| s.write.as_ref())
+            .is_some_and(|w| w.delete_path.is_some())
+    }
+
+    async fn delete(&self, stream_name: &str, id: &str) -> Result<(), ConnectorError> {
+        let spec = &self.api.connection.spec;
+        let path = spec
+            .stream(stream_name)
+            .and_then(|s| s.write.as_ref())
+            .and_then(|w| w.delete_path.as_deref())
+            .ok_or_else(|| {
+                ConnectorError::permanent(format!(
+                    "{}: records of `{stream_name}` cannot be deleted",
+                    spec.id
+                ))
+            })?;
+        let vars = BTreeMap::from([("id".to_owned(), id.to_owned())]);
+        let url = self.api.connection.url(path, &vars, &[])?;
+        let mut req = OutboundRequest::get(url);
+        req.method = http::Method::DELETE;
+        match self.api.call(req).await {
+            Ok(_) => Ok(()),
+            // Already gone: what a delete wants.
+            Err(err) if err.status == Some(404) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
     async fn write(
         &self,
         stream_name: &str,

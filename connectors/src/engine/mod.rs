@@ -11,7 +11,7 @@ mod request;
 mod source;
 
 pub use destination::SpecDestination;
-pub use source::SpecSource;
+pub use source::{later, SpecSource, WebhookSubscription};
 
 use crate::error::ConnectorError;
 use crate::record::Record;
@@ -139,6 +139,21 @@ pub trait Destination: Send + Sync {
         op: &WriteOp,
         idempotency_key: &str,
     ) -> Result<WriteResult, ConnectorError>;
+
+    /// Deletes the record `id` (the destination's own id) from `stream`. A record already gone
+    /// counts as deleted. Destinations that cannot delete say so with [`Destination::can_delete`].
+    async fn delete(&self, stream: &str, id: &str) -> Result<(), ConnectorError> {
+        let _ = id;
+        Err(ConnectorError::permanent(format!(
+            "records of `{stream}` cannot be deleted here"
+        )))
+    }
+
+    /// Whether [`Destination::delete`] works for `stream`.
+    fn can_delete(&self, stream: &str) -> bool {
+        let _ = stream;
+        false
+    }
 
     /// Writes a batch in order, stopping at the first failure (the caller commits what succeeded).
     async fn write_batch(

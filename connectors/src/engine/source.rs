@@ -12,6 +12,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use url::Url;
 
+/// A webhook subscription registered at a provider: its id there and the secret it signs with.
+pub struct WebhookSubscription {
+    pub id: String,
+    pub secret: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for WebhookSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSubscription")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A source driven by a provider spec.
 #[derive(Clone)]
 pub struct SpecSource {
@@ -51,6 +65,67 @@ impl SpecSource {
             .as_deref()
             .and_then(|p| body.pointer(p))
             .and_then(scalar))
+    }
+
+    /// Registers `url` for the provider's webhooks through the spec's `webhooks.subscribe`, and
+    /// returns the subscription's id and signing secret. Err when the spec has no such API.
+    pub async fn subscribe_webhooks(
+        &self,
+        url: &str,
+    ) -> Result<WebhookSubscription, ConnectorError> {
+        let spec = &self.api.connection.spec;
+        let sub = spec
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.subscribe.as_ref())
+            .ok_or_else(|| {
+                ConnectorError::permanent(format!(
+                    "{} has no API for registering webhooks",
+                    spec.id
+                ))
+            })?;
+        let target = self.api.connection.url(&sub.path, &BTreeMap::new(), &[])?;
+        let body = serde_json::json!({ sub.url_field.clone(): url });
+        let res = self
+            .api
+            .call(OutboundRequest::post_json(target, &body))
+            .await?;
+        let answer = parse_json(&spec.id, &res.body)?;
+        let read = |pointer: &str, what: &str| {
+            answer.pointer(pointer).and_then(scalar).ok_or_else(|| {
+                ConnectorError::permanent(format!(
+                    "{}: the webhook subscription answer has no {what} at `{pointer}`",
+                    spec.id
+                ))
+            })
+        };
+        Ok(WebhookSubscription {
+            id: read(&sub.id_pointer, "id")?,
+            secret: secrecy::SecretString::from(read(&sub.secret_pointer, "secret")?),
+        })
+    }
+
+    /// Removes a subscription made by [`SpecSource::subscribe_webhooks`]; one already gone (404)
+    /// counts as removed. Ok without a call when the spec has no delete path.
+    pub async fn unsubscribe_webhooks(&self, id: &str) -> Result<(), ConnectorError> {
+        let spec = &self.api.connection.spec;
+        let Some(path) = spec
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.subscribe.as_ref())
+            .and_then(|s| s.delete_path.as_deref())
+        else {
+            return Ok(());
+        };
+        let vars = BTreeMap::from([("id".to_owned(), id.to_owned())]);
+        let url = self.api.connection.url(path, &vars, &[])?;
+        let mut req = OutboundRequest::get(url);
+        req.method = http::Method::DELETE;
+        match self.api.call(req).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.status == Some(404) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     async fn send(&self, url: Url) -> Result<crate::http::OutboundResponse, ConnectorError> {
@@ -318,7 +393,7 @@ impl Source for SpecSource {
 /// Whether cursor value `a` is later than `b`: numerically when both are numbers, as instants
 /// when both are timestamps (Shopify's carry the shop's offset, which changes with daylight
 /// saving, so `01:10-05:00` follows `01:50-04:00`), else as strings.
-pub(crate) fn later(a: &str, b: &str) -> bool {
+pub fn later(a: &str, b: &str) -> bool {
     if let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) {
         return x > y;
     }

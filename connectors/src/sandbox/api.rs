@@ -103,6 +103,48 @@ pub(crate) async fn update_crm(
     )
 }
 
+/// `DELETE /shop/{stream}/{id}`.
+pub(crate) async fn delete_shop(
+    State(inner): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((stream, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    remove(&inner, &caller, "shop", &stream, &id)
+}
+
+/// `DELETE /crm/{stream}/{id}`.
+pub(crate) async fn delete_crm(
+    State(inner): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((stream, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    remove(&inner, &caller, "crm", &stream, &id)
+}
+
+/// Deletes a record (write scope) and fires the `deleted` webhook: 204, or 404 for an unknown id.
+fn remove(
+    inner: &Inner,
+    caller: &Caller,
+    app: &str,
+    stream: &str,
+    id: &str,
+) -> Result<StatusCode, ApiError> {
+    let kind = stream_of(app, stream)?;
+    caller.require(kind.write_scope())?;
+    if !kind.writable_over_api() {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "read_only_stream",
+            format!("{} are read-only in the API", kind.name()),
+        ));
+    }
+    let record = write(&inner.store)
+        .delete(kind, id)
+        .ok_or_else(|| ApiError::not_found(format!("no {} with id `{id}`", kind.singular())))?;
+    inner.webhooks.emit(kind, "deleted", record);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn stream_of(app: &str, stream: &str) -> Result<StreamKind, ApiError> {
     StreamKind::parse_in(app, stream)
         .ok_or_else(|| ApiError::not_found(format!("no stream `{stream}` under /{app}")))

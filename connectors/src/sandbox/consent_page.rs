@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::scopes::Scopes;
 
 /// Escapes text for HTML element content and double-quoted attributes.
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -3,8 +3,10 @@
 //! re-authentication can be tested. Set from tests through [`Faults`] or over HTTP at
 //! `/_sandbox/faults`; applied by the [`inject`] middleware to `/shop`, `/crm` and `/api`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
@@ -29,6 +31,8 @@ const FAILURES: [StatusCode; 3] = [
 ];
 /// Largest response body the malformed fault will read (pages are far smaller).
 const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Arrival times kept for [`Faults::request_times`]: the most recent ones only.
+const REQUEST_LOG: usize = 100_000;
 
 /// The live fault switches. All setters take effect on the next request.
 #[derive(Debug, Default)]
@@ -38,8 +42,11 @@ pub struct Faults {
     slow_ms: AtomicU64,
     hang_next: AtomicU32,
     malformed_next: AtomicU32,
+    rate_limit_next: AtomicU32,
+    retry_after_secs: AtomicU64,
     revoke_tokens: AtomicBool,
     generation: AtomicU64,
+    requests: Mutex<VecDeque<Instant>>,
 }
 
 /// The switches' values, as read and written by `/_sandbox/faults`.
@@ -53,6 +60,11 @@ pub struct FaultSettings {
     pub hang_next: u32,
     /// The next N API calls answer 200 with a truncated, invalid JSON body.
     pub malformed_next: u32,
+    /// The next N API calls answer 429 with `Retry-After: <retry_after_secs>` (a 429 storm, as
+    /// a provider whose quota another client spent would send).
+    pub rate_limit_next: u32,
+    /// The `Retry-After` of those 429s, in seconds (0 reads as unset, and means 1).
+    pub retry_after_secs: u64,
     /// Setting it to true invalidates every token issued so far (access and refresh); tokens
     /// issued afterwards work. It reads back as true until set to false.
     pub revoke_tokens: bool,
@@ -66,6 +78,8 @@ struct FaultPatch {
     slow_ms: Option<u64>,
     hang_next: Option<u32>,
     malformed_next: Option<u32>,
+    rate_limit_next: Option<u32>,
+    retry_after_secs: Option<u64>,
     revoke_tokens: Option<bool>,
 }
 
@@ -98,6 +112,32 @@ impl Faults {
         self.malformed_next.store(n, Ordering::SeqCst);
     }
 
+    /// The next `n` API calls answer 429 with `Retry-After: <secs>` (0 sends 1).
+    pub fn set_rate_limit_next(&self, n: u32, retry_after_secs: u64) {
+        self.retry_after_secs
+            .store(retry_after_secs, Ordering::SeqCst);
+        self.rate_limit_next.store(n, Ordering::SeqCst);
+    }
+
+    /// When each API call (`/shop`, `/crm`, `/api`) arrived, oldest first, including the ones a
+    /// fault answered: what a provider would count against a quota. The most recent 100,000.
+    pub fn request_times(&self) -> Vec<Instant> {
+        super::lock(&self.requests).iter().copied().collect()
+    }
+
+    /// Forgets the arrival times so far.
+    pub fn clear_request_times(&self) {
+        super::lock(&self.requests).clear();
+    }
+
+    fn record_request(&self) {
+        let mut log = super::lock(&self.requests);
+        if log.len() == REQUEST_LOG {
+            log.pop_front();
+        }
+        log.push_back(Instant::now());
+    }
+
     /// `true` invalidates every token issued so far (each call with `true` does it again).
     pub fn set_revoke_tokens(&self, on: bool) {
         if on {
@@ -113,6 +153,8 @@ impl Faults {
             slow_ms: self.slow_ms.load(Ordering::SeqCst),
             hang_next: self.hang_next.load(Ordering::SeqCst),
             malformed_next: self.malformed_next.load(Ordering::SeqCst),
+            rate_limit_next: self.rate_limit_next.load(Ordering::SeqCst),
+            retry_after_secs: self.retry_after_secs.load(Ordering::SeqCst),
             revoke_tokens: self.revoke_tokens.load(Ordering::SeqCst),
         }
     }
@@ -123,6 +165,7 @@ impl Faults {
         self.set_slow_ms(0);
         self.set_hang_next(0);
         self.set_malformed_next(0);
+        self.set_rate_limit_next(0, 0);
         self.set_revoke_tokens(false);
     }
 
@@ -144,15 +187,25 @@ impl Faults {
         if let Some(n) = patch.malformed_next {
             self.set_malformed_next(n);
         }
+        if patch.rate_limit_next.is_some() || patch.retry_after_secs.is_some() {
+            let n = patch
+                .rate_limit_next
+                .unwrap_or_else(|| self.rate_limit_next.load(Ordering::SeqCst));
+            let secs = patch
+                .retry_after_secs
+                .unwrap_or_else(|| self.retry_after_secs.load(Ordering::SeqCst));
+            self.set_rate_limit_next(n, secs);
+        }
         if let Some(on) = patch.revoke_tokens {
             self.set_revoke_tokens(on);
         }
     }
 }
 
-/// Middleware applying the switches; order: slow, then hang, fail, malformed.
+/// Middleware applying the switches; order: slow, then hang, rate limit, fail, malformed.
 pub(crate) async fn inject(State(inner): State<AppState>, req: Request, next: Next) -> Response {
     let faults = &inner.faults;
+    faults.record_request();
     let slow = faults.slow_ms.load(Ordering::SeqCst);
     if slow > 0 {
         tokio::time::sleep(Duration::from_millis(slow)).await;
@@ -160,6 +213,15 @@ pub(crate) async fn inject(State(inner): State<AppState>, req: Request, next: Ne
     if take(&faults.hang_next) {
         tokio::time::sleep(HANG).await;
         return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
+    if take(&faults.rate_limit_next) {
+        let secs = faults.retry_after_secs.load(Ordering::SeqCst).max(1);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, HeaderValue::from(secs))],
+            Json(json!({"error": "rate_limited", "message": "injected fault: slow down"})),
+        )
+            .into_response();
     }
     if take(&faults.fail_next) {
         let turn = faults.fail_turn.fetch_add(1, Ordering::SeqCst) as usize;

@@ -53,7 +53,9 @@
 //!   contacts `{id:"con_000001", email, name, company_id, phone, created_at, updated_at}`,
 //!   companies `{id:"com_000001", name, domain, created_at, updated_at}`.
 //! - `POST /shop/customers`, `/crm/contacts`, `/crm/companies` (write scope) → 201 + record;
-//!   `PATCH /shop/customers/{id}` (etc.) → 200 + record, 404 for an unknown id. JSON body of
+//!   `PATCH /shop/customers/{id}` (etc.) → 200 + record, 404 for an unknown id;
+//!   `DELETE /shop/customers/{id}` (etc.) → 204, 404 for an unknown id (the record leaves later
+//!   snapshots; pages of a snapshot taken before still hold it). JSON body of
 //!   writable fields; unknown or read-only fields, wrong types and missing required fields →
 //!   422; invalid JSON → 400. Orders are read-only (405). Writable fields: customers `email`
 //!   (required), `first_name`, `last_name`; contacts `email` (required), `name`, `company_id`
@@ -75,13 +77,21 @@
 //!   API call carries `X-RateLimit-Limit` and `X-RateLimit-Remaining` (omitted when unlimited,
 //!   and on injected faults, which play the part of a failing proxy in front of the API).
 //!
+//! ## The apps' own pages
+//! `GET /app`, `GET /app/{stream}` (the 25 most recently changed records), `GET /app/{stream}/{id}`
+//! (an edit form; orders are read-only) and `POST /app/{stream}/{id}` / `…/delete`: a person
+//! changing data in the app. Each change fires webhooks like an API write. No login: the sandbox
+//! is a local demo tool; cross-site posts are refused.
+//!
 //! ## Fault switches
 //! With `SandboxConfig::fault_api` on, `GET /_sandbox/faults` reads and `POST /_sandbox/faults`
 //! sets (JSON, any subset of the fields) the switches of [`Faults`]: `fail_next`, `slow_ms`, `hang_next`, `malformed_next`,
+//! `rate_limit_next` (with `retry_after_secs`),
 //! `revoke_tokens`. They apply to `/shop`, `/crm` and `/api`, not to `/oauth` (except
 //! `revoke_tokens`) nor to `/webhooks`.
 
 mod api;
+mod app_pages;
 mod auth;
 mod consent_page;
 mod cursor;
@@ -258,9 +268,15 @@ impl Sandbox {
         let faulty = Router::new()
             .route("/api/me", get(api::me))
             .route("/shop/{stream}", get(api::list_shop).post(api::create_shop))
-            .route("/shop/{stream}/{id}", patch(api::update_shop))
+            .route(
+                "/shop/{stream}/{id}",
+                patch(api::update_shop).delete(api::delete_shop),
+            )
             .route("/crm/{stream}", get(api::list_crm).post(api::create_crm))
-            .route("/crm/{stream}/{id}", patch(api::update_crm))
+            .route(
+                "/crm/{stream}/{id}",
+                patch(api::update_crm).delete(api::delete_crm),
+            )
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 auth::require_token,
@@ -279,6 +295,14 @@ impl Sandbox {
                 state.clone(),
                 auth::require_token,
             ));
+        let pages = Router::new()
+            .route("/app", get(app_pages::home))
+            .route("/app/{stream}", get(app_pages::list))
+            .route(
+                "/app/{stream}/{id}",
+                get(app_pages::edit).post(app_pages::save),
+            )
+            .route("/app/{stream}/{id}/delete", post(app_pages::delete));
         let router = Router::new()
             .route(
                 "/oauth/authorize",
@@ -287,7 +311,8 @@ impl Sandbox {
             .route("/oauth/token", post(token_endpoint::token))
             .route("/oauth/revoke", post(token_endpoint::revoke))
             .merge(faulty)
-            .merge(hooks);
+            .merge(hooks)
+            .merge(pages);
         let router = if state.config.fault_api {
             router.route(
                 "/_sandbox/faults",
@@ -377,6 +402,33 @@ impl Sandbox {
             .to_owned();
         self.inner.webhooks.emit(kind, "created", record);
         id
+    }
+
+    /// Deletes a record as if a user removed it in the app, and fires webhooks. False if the
+    /// stream or the id is unknown.
+    pub fn delete(&self, stream: &str, id: &str) -> bool {
+        let Some(kind) = StreamKind::parse(stream) else {
+            return false;
+        };
+        let record = write(&self.inner.store).delete(kind, id);
+        match record {
+            Some(record) => {
+                self.inner.webhooks.emit(kind, "deleted", record);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The current records of a stream, most recently changed first, at most `limit`.
+    pub fn recent(&self, stream: &str, limit: usize) -> Vec<serde_json::Value> {
+        StreamKind::parse(stream)
+            .map_or_else(Vec::new, |kind| read(&self.inner.store).recent(kind, limit))
+    }
+
+    /// One current record, if it exists.
+    pub fn get(&self, stream: &str, id: &str) -> Option<serde_json::Value> {
+        StreamKind::parse(stream).and_then(|kind| read(&self.inner.store).get(kind, id))
     }
 
     /// Number of records in a stream (0 for an unknown stream).

@@ -174,6 +174,38 @@ impl Store {
         Ok(self.append(kind, record, updated))
     }
 
+    /// Deletes a record: its current version ends at the next sequence number, so snapshots
+    /// taken before the delete still page through it and later ones do not. Returns the record
+    /// as it was, or None for an unknown id.
+    pub(crate) fn delete(&mut self, kind: StreamKind, id: &str) -> Option<Value> {
+        let stream = &mut self.streams[kind.index()];
+        let index = stream.latest.remove(id)?;
+        self.seq += 1;
+        let version = &mut stream.log[index];
+        version.superseded_by = self.seq;
+        serde_json::from_str(&version.json).ok()
+    }
+
+    /// The current records of a stream, most recently changed first (the sandbox's own pages).
+    pub(crate) fn recent(&self, kind: StreamKind, limit: usize) -> Vec<Value> {
+        let stream = &self.streams[kind.index()];
+        stream
+            .log
+            .iter()
+            .rev()
+            .filter(|v| v.superseded_by == u64::MAX)
+            .take(limit)
+            .filter_map(|v| serde_json::from_str(&v.json).ok())
+            .collect()
+    }
+
+    /// One current record.
+    pub(crate) fn get(&self, kind: StreamKind, id: &str) -> Option<Value> {
+        let stream = &self.streams[kind.index()];
+        let index = *stream.latest.get(id)?;
+        serde_json::from_str(&stream.log[index].json).ok()
+    }
+
     /// A new version of a record with nothing changed but `updated_at`.
     pub(crate) fn touch(&mut self, kind: StreamKind, id: &str, now_ms: i64) -> Option<Value> {
         self.update(kind, id, Map::new(), now_ms).ok()
@@ -366,6 +398,46 @@ mod tests {
             updated_since_ms: None,
         };
         assert!(store.page(StreamKind::Contacts, &req).is_err());
+    }
+
+    #[test]
+    fn deleted_records_leave_later_snapshots_only() {
+        let mut store = Store::seeded(&SeedSizes::uniform(3));
+        let before = store
+            .page(
+                StreamKind::Customers,
+                &PageRequest {
+                    limit: 1,
+                    cursor: None,
+                    updated_since_ms: None,
+                },
+            )
+            .unwrap();
+        assert!(store.delete(StreamKind::Customers, "cus_000002").is_some());
+        assert!(store.delete(StreamKind::Customers, "cus_000002").is_none());
+        assert_eq!(store.count(StreamKind::Customers), 2);
+        assert_eq!(
+            ids(&store, StreamKind::Customers, 10),
+            vec!["cus_000001".to_owned(), "cus_000003".to_owned()]
+        );
+        // A paging session begun before the delete still sees the record, once.
+        let mut cursor = before.next_cursor;
+        let mut seen = Vec::new();
+        while let Some(c) = cursor {
+            let page = store
+                .page(
+                    StreamKind::Customers,
+                    &PageRequest {
+                        limit: 1,
+                        cursor: Some(&c),
+                        updated_since_ms: None,
+                    },
+                )
+                .unwrap();
+            seen.push(page.data.contains("cus_000002"));
+            cursor = page.next_cursor;
+        }
+        assert_eq!(seen.iter().filter(|s| **s).count(), 1);
     }
 
     #[test]

@@ -170,6 +170,14 @@ impl Validator<'_> {
             if rate.requests == 0 || rate.per_secs == 0 {
                 self.fail("rate_limit", "requests and per_secs must be positive");
             }
+            match (rate.app_requests, rate.app_per_secs) {
+                (None, None) => {}
+                (Some(n), Some(secs)) if n > 0 && secs > 0 => {}
+                _ => self.fail(
+                    "rate_limit.app_requests",
+                    "give app_requests and app_per_secs together, both positive",
+                ),
+            }
         }
         let mut names = BTreeSet::new();
         for (i, stream) in spec.streams.iter().enumerate() {
@@ -193,6 +201,20 @@ impl Validator<'_> {
                 "webhooks.event_type_pointer",
                 hooks.event_type_pointer.as_deref(),
             );
+            if let Some(sub) = &hooks.subscribe {
+                self.template("webhooks.subscribe.path", &sub.path, &vars);
+                self.pointer("webhooks.subscribe.id_pointer", Some(&sub.id_pointer));
+                self.pointer(
+                    "webhooks.subscribe.secret_pointer",
+                    Some(&sub.secret_pointer),
+                );
+                if let Some(delete) = &sub.delete_path {
+                    self.template("webhooks.subscribe.delete_path", delete, &vars);
+                    if !delete.contains("{id}") {
+                        self.fail("webhooks.subscribe.delete_path", "must name `{id}`");
+                    }
+                }
+            }
         }
     }
 
@@ -283,6 +305,12 @@ impl Validator<'_> {
             }
             if !matches!(w.update_method.as_str(), "PATCH" | "PUT" | "POST") {
                 self.fail(at("write.update_method"), "use PATCH, PUT or POST");
+            }
+            if let Some(delete) = &w.delete_path {
+                self.template(&at("write.delete_path"), delete, &vars);
+                if !delete.contains("{id}") {
+                    self.fail(at("write.delete_path"), "must name `{id}`");
+                }
             }
         }
     }

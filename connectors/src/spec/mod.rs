@@ -182,6 +182,13 @@ pub struct RateLimitSpec {
     /// (Salesforce's `REQUEST_LIMIT_EXCEEDED`, a 403 without Retry-After).
     #[serde(default)]
     pub error_codes: Vec<String>,
+    /// A quota shared by every connection made through one OAuth app (requests per
+    /// `app_per_secs` seconds), where the provider documents one; `requests` / `per_secs` are
+    /// per connection.
+    #[serde(default)]
+    pub app_requests: Option<u32>,
+    #[serde(default)]
+    pub app_per_secs: Option<u32>,
 }
 
 /// One stream of records.
@@ -318,6 +325,10 @@ pub struct WriteSpec {
     /// The header carrying an idempotency key, if the API honours one.
     #[serde(default)]
     pub idempotency_header: Option<String>,
+    /// `DELETE` path naming `{id}`, when records deleted at the source should be deleted here
+    /// too (a full sync's sweep finds them).
+    #[serde(default)]
+    pub delete_path: Option<String>,
 }
 
 fn patch() -> String {
@@ -339,6 +350,30 @@ pub struct WebhookSpec {
     pub event_type_header: Option<String>,
     #[serde(default)]
     pub event_type_pointer: Option<String>,
+    /// How to register a webhook subscription over the API, when the provider has such an API
+    /// (otherwise the customer registers Patchbay's URL and pastes the signing secret).
+    #[serde(default)]
+    pub subscribe: Option<SubscribeSpec>,
+}
+
+/// Registering (and removing) a webhook subscription: `POST path` with `{ url_field: <our URL> }`,
+/// answered with the subscription's id and signing secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeSpec {
+    pub path: String,
+    #[serde(default = "url_field")]
+    pub url_field: String,
+    /// JSON pointers into the answer.
+    pub id_pointer: String,
+    pub secret_pointer: String,
+    /// `DELETE` path naming `{id}`.
+    #[serde(default)]
+    pub delete_path: Option<String>,
+}
+
+fn url_field() -> String {
+    "url".into()
 }
 
 impl ConnectionField {
