@@ -1,6 +1,8 @@
 //! The subcommands: `serve`, `migrate`, `admin grant|revoke`.
 
-use crate::config::{AdminCommand, Cli, Command, KeysCommand, ServeArgs};
+use crate::config::{
+    AdminCommand, Cli, Command, KeysCommand, ServeArgs, WorkerArgs, WorkerCommand,
+};
 use crate::router::{build_router, ServerState};
 use anyhow::Context;
 use app::domain::{accounts, demo};
@@ -17,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => crate::db::prepare(&url).await,
         Command::Serve(args) => serve(&url, args).await,
+        Command::Worker(args) => worker(&url, args).await,
         Command::Admin { command } => admin(&url, command).await,
         Command::Keys {
             command: KeysCommand::Generate { id },
@@ -66,7 +69,7 @@ async fn admin(url: &str, command: AdminCommand) -> anyhow::Result<()> {
 async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let vault = std::sync::Arc::new(crate::keys::keyring(&args.keys)?);
     crate::db::prepare(url).await?;
-    let pool = crate::db::app_pool(url, 16).await?;
+    let pool = crate::db::app_pool(url, pool_size(&args.workers, 16)).await?;
     if args.demo {
         let logins = demo::seed(&pool).await.context("seeding demo data")?;
         println!("\nDemo logins (password for all: {}):", demo::DEMO_PASSWORD);
@@ -105,7 +108,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let pool_for_sweep = pool.clone();
+    let pool_for_workers = pool.clone();
     let store = PostgresStore::new(pool.clone());
     tokio::spawn(async move {
         // Expired sessions are unusable already; this only keeps the table small.
@@ -123,7 +126,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         vault: vault.clone(),
         connect: connect.clone(),
     });
-    tokio::spawn(refresh_sweep(pool_for_sweep, vault, connect));
+    let workers = start_workers(pool_for_workers, vault, connect, &args.workers);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("listening on {}", args.addr))?;
@@ -137,13 +140,81 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     });
     tracing::info!(addr = %bound, "listening");
     println!("\nPatchbay is running at {public_url}  (listening on {bound})\n");
-    axum::serve(
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .context("serving HTTP")
+    .context("serving HTTP");
+    workers.shutdown().await;
+    served
+}
+
+/// Database connections for a process running `workers`: each running sync uses up to three at
+/// once (its writer, its reader's rate budget, its heartbeat), besides what the rest needs.
+fn pool_size(workers: &WorkerArgs, base: u32) -> u32 {
+    base + 3 * workers.workers.min(256) as u32
+}
+
+/// This process's name in leases and the run log: host and process id.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "patchbay".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+fn start_workers(
+    pool: sqlx::PgPool,
+    vault: std::sync::Arc<app::domain::vault::Keyring>,
+    connect: std::sync::Arc<app::domain::connections::ConnectSettings>,
+    args: &WorkerArgs,
+) -> crate::worker::PoolHandle {
+    let engine = app::domain::sync::Engine {
+        pool,
+        vault,
+        connect,
+        settings: args.engine(worker_name()),
+    };
+    tracing::info!(workers = args.workers, worker = %engine.settings.worker, "sync workers started");
+    crate::worker::spawn(engine, args.pool())
+}
+
+/// `patchbay worker`: sync workers without the web server, until SIGTERM or Ctrl-C, then a
+/// graceful hand-back.
+async fn worker(url: &str, args: WorkerCommand) -> anyhow::Result<()> {
+    let vault = std::sync::Arc::new(crate::keys::keyring(&args.keys)?);
+    crate::db::prepare(url).await?;
+    let pool = crate::db::app_pool(url, pool_size(&args.workers, 4)).await?;
+    let mut http = args.workers.http();
+    let mut vars = std::collections::BTreeMap::new();
+    if let Some(sandbox) = &args.sandbox_url {
+        let parsed = url::Url::parse(sandbox).context("PATCHBAY_SANDBOX_URL is not a URL")?;
+        if let Some(url::Host::Ipv4(ip)) = parsed.host() {
+            http.allow
+                .push(ipnet::IpNet::from(std::net::IpAddr::V4(ip)));
+        }
+        vars.insert(
+            "sandbox_url".to_owned(),
+            sandbox.trim_end_matches('/').to_owned(),
+        );
+    }
+    let connect = std::sync::Arc::new(app::domain::connections::ConnectSettings::new(
+        args.public_url.trim_end_matches('/'),
+        http,
+        vars,
+    )?);
+    let workers = start_workers(pool, vault, connect, &args.workers);
+    println!(
+        "Patchbay workers are running ({} at once).",
+        args.workers.workers
+    );
+    shutdown_signal().await;
+    workers.shutdown().await;
+    Ok(())
 }
 
 /// Patchbay's OAuth client at the bundled sandbox. The secret is a demo value: the sandbox holds
@@ -162,6 +233,8 @@ async fn spawn_sandbox(args: &ServeArgs) -> anyhow::Result<connectors::sandbox::
             name: "Patchbay".into(),
         }],
         fault_api: args.sandbox_faults,
+        // Enough records that a first sync shows its progress.
+        seed: connectors::sandbox::SeedSizes::uniform(500),
         ..SandboxConfig::default()
     };
     Sandbox::spawn_at(config, args.sandbox_addr)
@@ -176,47 +249,13 @@ fn connect_settings(
     args: &ServeArgs,
     sandbox: Option<&connectors::sandbox::SandboxHandle>,
 ) -> anyhow::Result<app::domain::connections::ConnectSettings> {
-    let mut http = connectors::http::HttpConfig::default();
+    let mut http = args.workers.http();
     let mut vars = std::collections::BTreeMap::new();
     if let Some(sandbox) = sandbox {
         vars.insert("sandbox_url".to_owned(), sandbox.base_url.clone());
         http.allow.push(ipnet::IpNet::from(args.sandbox_addr.ip()));
     }
     app::domain::connections::ConnectSettings::new(&args.public_url(), http, vars)
-}
-
-/// Refreshes tokens that expire within ten minutes, every minute, so that connections nobody
-/// used for a while are still fresh when a sync needs them (and a revoked grant shows up as
-/// "needs reconnecting" before then).
-async fn refresh_sweep(
-    pool: sqlx::PgPool,
-    vault: std::sync::Arc<app::domain::vault::Keyring>,
-    connect: std::sync::Arc<app::domain::connections::ConnectSettings>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match app::domain::connections::refresh::sweep(
-            &pool,
-            &vault,
-            &connect,
-            Duration::from_secs(600),
-            100,
-        )
-        .await
-        {
-            Ok(report) if report.refreshed + report.failed > 0 => {
-                tracing::info!(
-                    refreshed = report.refreshed,
-                    failed = report.failed,
-                    "token refresh sweep"
-                );
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "token refresh sweep failed"),
-        }
-    }
 }
 
 async fn shutdown_signal() {

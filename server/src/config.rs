@@ -35,8 +35,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the web application (migrating the database first).
+    /// Serve the web application and run sync workers beside it (migrating the database first).
     Serve(ServeArgs),
+    /// Run sync workers only, for scaling out: any number of them share one database.
+    Worker(WorkerCommand),
     /// Create the database if needed and apply the migrations, then exit.
     Migrate,
     /// Platform administration.
@@ -114,6 +116,95 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub keys: KeyArgs,
+
+    #[command(flatten)]
+    pub workers: WorkerArgs,
+}
+
+/// `patchbay worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerCommand {
+    /// The URL of a bundled sandbox served by another Patchbay process (`serve --sandbox`), for
+    /// the sandbox providers' `{sandbox_url}`; its address is let through the outbound guard.
+    #[arg(long, env = "PATCHBAY_SANDBOX_URL")]
+    pub sandbox_url: Option<String>,
+
+    /// The URL people reach Patchbay at (as `serve --public-url`): the OAuth callback and
+    /// webhook addresses are made from it.
+    #[arg(
+        long,
+        env = "PATCHBAY_PUBLIC_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub public_url: String,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
+    pub workers: WorkerArgs,
+}
+
+/// How the sync workers of a process behave.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    /// Syncs run at once by this process (0: none; `serve` then only serves the web).
+    #[arg(long, env = "PATCHBAY_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+
+    /// Seconds a job's lease lasts without a heartbeat; a worker that stops answering loses its
+    /// jobs to the others after this.
+    #[arg(long, env = "PATCHBAY_LEASE_SECS", default_value_t = 30)]
+    pub lease_secs: u64,
+
+    /// Backoff before the first retry of a failed sync, in milliseconds; it doubles with each
+    /// attempt (up to ten minutes) and the wait is drawn at random below it.
+    #[arg(long, env = "PATCHBAY_RETRY_BASE_MS", default_value_t = 5000)]
+    pub retry_base_ms: u64,
+
+    /// Records written per committed batch.
+    #[arg(long, env = "PATCHBAY_BATCH_RECORDS", default_value_t = 1000)]
+    pub batch_records: usize,
+
+    /// Seconds an outbound request to a provider may take in all.
+    #[arg(long, env = "PATCHBAY_HTTP_TIMEOUT_SECS", default_value_t = 60)]
+    pub http_timeout_secs: u64,
+
+    /// Seconds shutdown waits for running syncs to hand their jobs back.
+    #[arg(long, env = "PATCHBAY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl WorkerArgs {
+    /// The outbound HTTP client's settings.
+    pub fn http(&self) -> connectors::http::HttpConfig {
+        let total = std::time::Duration::from_secs(self.http_timeout_secs.max(1));
+        connectors::http::HttpConfig {
+            total_timeout: total,
+            read_timeout: total.min(std::time::Duration::from_secs(30)),
+            connect_timeout: total.min(std::time::Duration::from_secs(10)),
+            ..Default::default()
+        }
+    }
+
+    /// The executor's settings, for a worker named `worker`.
+    pub fn engine(&self, worker: String) -> app::domain::sync::EngineSettings {
+        app::domain::sync::EngineSettings {
+            worker,
+            lease: std::time::Duration::from_secs(self.lease_secs.max(3)),
+            batch_records: self.batch_records.clamp(1, 10_000),
+            retry_base: std::time::Duration::from_millis(self.retry_base_ms),
+            ..Default::default()
+        }
+    }
+
+    pub fn pool(&self) -> crate::worker::PoolConfig {
+        crate::worker::PoolConfig {
+            concurrency: self.workers,
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+            ..Default::default()
+        }
+    }
 }
 
 /// The credential vault's keys.

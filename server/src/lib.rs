@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod hooks;
 pub mod keys;
 pub mod logos;
 pub mod middleware;
@@ -13,5 +14,6 @@ pub mod oauth;
 pub mod page_cache;
 pub mod router;
 pub mod telemetry;
+pub mod worker;
 
 pub use router::{build_router, ServerState};

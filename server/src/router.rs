@@ -87,6 +87,18 @@ pub fn build_router(state: ServerState) -> Router {
         .merge(
             Router::new()
                 .route("/oauth/callback", get(crate::oauth::callback))
+                .with_state(app_state_for_routes.clone()),
+        )
+        .merge(
+            Router::new()
+                .route(
+                    "/hooks/{provider}/{install}",
+                    axum::routing::post(crate::hooks::receive),
+                )
+                // Larger bodies are refused (413) before they are read whole.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    app::domain::webhooks::MAX_BODY,
+                ))
                 .with_state(app_state_for_routes),
         );
     let site = Router::new()

@@ -31,6 +31,40 @@ async fn tenant(admin_pool: &PgPool, name: &str) -> Uuid {
     .unwrap()
 }
 
+/// Creates a stub listing (its own vendor, one version) and `count` installs of it for `tenant`,
+/// in one statement, and returns what the statement `tail` (which sees the installs as `i`)
+/// returns. Jobs need installs (a foreign key); the queue never looks inside them.
+const STUB_INSTALLS: &str = "\
+with v as (
+    insert into organizations (id, kind, name) values (gen_random_uuid(), 'vendor', 'Stub vendor')
+    returning id
+),
+l as (
+    insert into listings (id, vendor_org_id, slug, name)
+    select gen_random_uuid(), v.id, 'stub-' || substr(md5(random()::text), 1, 16), 'Stub' from v
+    returning id, vendor_org_id
+),
+lv as (
+    insert into listing_versions (id, listing_id, vendor_org_id, number, name, recipe)
+    select gen_random_uuid(), l.id, l.vendor_org_id, 1, 'Stub', '{}' from l
+    returning id, listing_id
+),
+i as (
+    insert into installs (tenant_id, listing_id, listing_version_id, status)
+    select $1, lv.listing_id, lv.id, 'active' from lv cross join generate_series(1, $2)
+    returning id
+)";
+
+/// An install of `tenant` for jobs to belong to.
+async fn install(admin_pool: &PgPool, tenant: Uuid) -> Uuid {
+    sqlx::query_scalar(&format!("{STUB_INSTALLS} select id from i"))
+        .bind(tenant)
+        .bind(1)
+        .fetch_one(admin_pool)
+        .await
+        .unwrap()
+}
+
 fn job(tenant: Uuid, install: Uuid, kind: JobKind) -> NewJob {
     NewJob {
         tenant,
@@ -45,12 +79,12 @@ fn job(tenant: Uuid, install: Uuid, kind: JobKind) -> NewJob {
 /// `count` queued jobs for `tenant`, due an hour ago (older than anything enqueued later), in one
 /// statement, with the tenant's counter moved to match.
 async fn seed(admin_pool: &PgPool, tenant: Uuid, count: i32) {
-    sqlx::query(
-        "insert into sync_jobs (tenant_id, install_id, kind, state, run_at) \
-         select $1, gen_random_uuid(), 'full', 'queued', \
-                now() - interval '1 hour' + g * interval '1 millisecond' \
-         from generate_series(1, $2) g",
-    )
+    sqlx::query(&format!(
+        "{STUB_INSTALLS} insert into sync_jobs (tenant_id, install_id, kind, state, run_at) \
+         select $1, i.id, 'full', 'queued', \
+                now() - interval '1 hour' + row_number() over () * interval '1 millisecond' \
+         from i"
+    ))
     .bind(tenant)
     .bind(count)
     .execute(admin_pool)
@@ -104,7 +138,7 @@ async fn job_count(admin_pool: &PgPool) -> i64 {
 async fn a_second_enqueue_while_one_waits_is_the_same_job(admin_pool: PgPool) {
     let pool = app_pool(&admin_pool, 3).await;
     let a = tenant(&admin_pool, "A").await;
-    let install = Uuid::new_v4();
+    let install = install(&admin_pool, a).await;
 
     let Enqueued::Queued(first) = queue::enqueue(&pool, job(a, install, JobKind::Full))
         .await
@@ -126,9 +160,13 @@ async fn a_second_enqueue_while_one_waits_is_the_same_job(admin_pool: PgPool) {
         Enqueued::Queued(_)
     ));
 
-    // Once the first runs, one more may wait behind it, but only one.
+    // One job of an install runs at a time, whatever its kind: the older one first.
     let claimed = queue::claim(&pool, "w1", 10, LEASE).await.unwrap();
-    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        claimed.iter().map(|c| c.job).collect::<Vec<_>>(),
+        vec![first]
+    );
+    // Once the first runs, one more may wait behind it, but only one.
     let Enqueued::Queued(second) = queue::enqueue(&pool, job(a, install, JobKind::Full))
         .await
         .unwrap()
@@ -152,7 +190,17 @@ async fn a_second_enqueue_while_one_waits_is_the_same_job(admin_pool: PgPool) {
         .await
         .unwrap();
     let next = queue::claim(&pool, "w2", 10, LEASE).await.unwrap();
-    assert_eq!(next.iter().map(|c| c.job).collect::<Vec<_>>(), vec![second]);
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        next[0].kind,
+        JobKind::Incremental,
+        "the older of the two waiting"
+    );
+    queue::complete(&pool, next[0].job, next[0].lease_token)
+        .await
+        .unwrap();
+    let last = queue::claim(&pool, "w2", 10, LEASE).await.unwrap();
+    assert_eq!(last.iter().map(|c| c.job).collect::<Vec<_>>(), vec![second]);
     assert!(slot_mismatches(&admin_pool).await.is_empty());
 }
 
@@ -218,7 +266,7 @@ async fn queue_empty(pool: &PgPool) -> bool {
 async fn only_the_current_lease_token_may_touch_a_job(admin_pool: PgPool) {
     let pool = app_pool(&admin_pool, 3).await;
     let a = tenant(&admin_pool, "A").await;
-    queue::enqueue(&pool, job(a, Uuid::new_v4(), JobKind::Full))
+    queue::enqueue(&pool, job(a, install(&admin_pool, a).await, JobKind::Full))
         .await
         .unwrap();
     let old = queue::claim(&pool, "w1", 1, EXPIRED)
@@ -348,7 +396,7 @@ async fn complete_many_completes_only_the_jobs_whose_token_matches(admin_pool: P
 async fn the_reaper_dead_letters_after_the_last_attempt(admin_pool: PgPool) {
     let pool = app_pool(&admin_pool, 3).await;
     let a = tenant(&admin_pool, "A").await;
-    let install = Uuid::new_v4();
+    let install = install(&admin_pool, a).await;
     queue::enqueue(&pool, job(a, install, JobKind::Incremental))
         .await
         .unwrap();
@@ -392,12 +440,13 @@ async fn the_reaper_dead_letters_after_the_last_attempt(admin_pool: PgPool) {
 async fn cancellation_reaches_the_worker_through_its_heartbeat(admin_pool: PgPool) {
     let pool = app_pool(&admin_pool, 3).await;
     let a = tenant(&admin_pool, "A").await;
-    queue::enqueue(&pool, job(a, Uuid::new_v4(), JobKind::Full))
+    queue::enqueue(&pool, job(a, install(&admin_pool, a).await, JobKind::Full))
         .await
         .unwrap();
-    let Enqueued::Queued(waiting) = queue::enqueue(&pool, job(a, Uuid::new_v4(), JobKind::Full))
-        .await
-        .unwrap()
+    let Enqueued::Queued(waiting) =
+        queue::enqueue(&pool, job(a, install(&admin_pool, a).await, JobKind::Full))
+            .await
+            .unwrap()
     else {
         panic!("queued");
     };
@@ -462,7 +511,7 @@ async fn a_small_tenant_is_served_while_a_large_one_drains(admin_pool: PgPool) {
     let b = tenant(&admin_pool, "B").await;
     seed(&admin_pool, a, 10_000).await;
     for _ in 0..10 {
-        queue::enqueue(&pool, job(b, Uuid::new_v4(), JobKind::Full))
+        queue::enqueue(&pool, job(b, install(&admin_pool, b).await, JobKind::Full))
             .await
             .unwrap();
     }
@@ -484,7 +533,7 @@ async fn a_tenant_never_runs_more_than_its_slots(admin_pool: PgPool) {
     let first = queue::claim(&pool, "w", 8, LEASE).await.unwrap();
     assert_eq!(first.len(), 4);
     assert!(queue::claim(&pool, "w", 8, LEASE).await.unwrap().is_empty());
-    queue::enqueue(&pool, job(b, Uuid::new_v4(), JobKind::Full))
+    queue::enqueue(&pool, job(b, install(&admin_pool, b).await, JobKind::Full))
         .await
         .unwrap();
     let next = queue::claim(&pool, "w", 8, LEASE).await.unwrap();
@@ -513,7 +562,11 @@ async fn slot_counters_match_the_rows_after_any_mix_of_operations(admin_pool: Pg
     for n in 0..3 {
         tenants.push(tenant(&admin_pool, &format!("T{n}")).await);
     }
-    let installs: Vec<(Uuid, Uuid)> = (0..12).map(|i| (tenants[i % 3], Uuid::new_v4())).collect();
+    let mut installs: Vec<(Uuid, Uuid)> = Vec::new();
+    for i in 0..12 {
+        let t = tenants[i % 3];
+        installs.push((t, install(&admin_pool, t).await));
+    }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut held: Vec<ClaimedJob> = Vec::new();
     let mut ops: HashMap<&str, usize> = HashMap::new();
@@ -618,10 +671,10 @@ async fn a_tenant_reads_only_its_own_jobs_and_cannot_write_them(admin_pool: PgPo
     let pool = app_pool(&admin_pool, 3).await;
     let a = tenant(&admin_pool, "A").await;
     let b = tenant(&admin_pool, "B").await;
-    queue::enqueue(&pool, job(a, Uuid::new_v4(), JobKind::Full))
+    queue::enqueue(&pool, job(a, install(&admin_pool, a).await, JobKind::Full))
         .await
         .unwrap();
-    queue::enqueue(&pool, job(b, Uuid::new_v4(), JobKind::Full))
+    queue::enqueue(&pool, job(b, install(&admin_pool, b).await, JobKind::Full))
         .await
         .unwrap();
     let seen = queue::list_for_tenant(&pool, a).await.unwrap();
@@ -664,7 +717,7 @@ async fn enqueue_wakes_listeners(admin_pool: PgPool) {
     let pool = app_pool(&admin_pool, 3).await;
     let a = tenant(&admin_pool, "A").await;
     let mut wakeups = queue::listen(&pool).await.unwrap();
-    queue::enqueue(&pool, job(a, Uuid::new_v4(), JobKind::Full))
+    queue::enqueue(&pool, job(a, install(&admin_pool, a).await, JobKind::Full))
         .await
         .unwrap();
     let woke = tokio::time::timeout(Duration::from_secs(5), wakeups.recv())
@@ -672,4 +725,59 @@ async fn enqueue_wakes_listeners(admin_pool: PgPool) {
         .expect("a notification within 5 s")
         .unwrap();
     assert_eq!(woke, Some(a));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn rescheduling_and_handing_back_keep_the_attempt_count(admin_pool: PgPool) {
+    let pool = app_pool(&admin_pool, 3).await;
+    let a = tenant(&admin_pool, "A").await;
+    let install = install(&admin_pool, a).await;
+    queue::enqueue(&pool, job(a, install, JobKind::Full))
+        .await
+        .unwrap();
+    let c = queue::claim(&pool, "w", 1, LEASE).await.unwrap().remove(0);
+    // A 429: back in the queue for later, the attempt not counted.
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert_eq!(
+        queue::reschedule(&pool, c.job, c.lease_token, later)
+            .await
+            .unwrap(),
+        Retried::Requeued
+    );
+    assert!(
+        queue::claim(&pool, "w", 1, LEASE).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    sqlx::query("update sync_jobs set run_at = now()")
+        .execute(&admin_pool)
+        .await
+        .unwrap();
+    let c = queue::claim(&pool, "w", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!((c.job.id, c.attempt), (c.job.id, 0));
+    // A shutdown: handed back, due at once, still attempt 0.
+    assert_eq!(
+        queue::release(&pool, c.job, c.lease_token).await.unwrap(),
+        Retried::Requeued
+    );
+    let again = queue::claim(&pool, "w", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!((again.job, again.attempt), (c.job, 0));
+    // A failure counts.
+    let soon = time::OffsetDateTime::now_utc();
+    queue::retry(&pool, again.job, again.lease_token, soon)
+        .await
+        .unwrap();
+    let third = queue::claim(&pool, "w", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(third.attempt, 1);
+    // The reaper names the leases it takes back.
+    queue::release(&pool, third.job, third.lease_token)
+        .await
+        .unwrap();
+    let short = queue::claim(&pool, "w", 1, EXPIRED)
+        .await
+        .unwrap()
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let reaped = queue::reap(&pool, 10).await.unwrap();
+    assert_eq!(reaped.leases, vec![(short.job, short.lease_token)]);
+    assert!(slot_mismatches(&admin_pool).await.is_empty());
 }

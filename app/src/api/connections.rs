@@ -12,10 +12,8 @@ use std::collections::BTreeMap;
 
 #[cfg(feature = "ssr")]
 mod server {
-    use crate::api::ssr::*;
-    use crate::domain::AppState;
+    pub use crate::api::ssr::*;
     use crate::error::AppError;
-    use crate::model::{OrgSummary, UserInfo};
     use tower_sessions::Session;
     use uuid::Uuid;
 
@@ -23,18 +21,6 @@ mod server {
     pub const BINDING_KEY: &str = "oauth_binding";
     /// Session key of the provider sign-in page the last started flow goes to.
     pub const NEXT_KEY: &str = "oauth_next";
-
-    /// The signed-in user and their active organization.
-    pub async fn require_org() -> Result<(AppState, Session, UserInfo, OrgSummary), AppError> {
-        let (state, session, user) = require_user().await?;
-        let orgs = crate::domain::orgs::list_for_user(&state.pool, user.id).await?;
-        let active = pick_active_org(&session, &orgs).await?;
-        let org = orgs
-            .into_iter()
-            .find(|o| Some(o.id) == active)
-            .ok_or_else(|| AppError::forbidden("Create an organization to connect accounts."))?;
-        Ok((state, session, user, org))
-    }
 
     /// The session's flow binding, made on first use.
     pub async fn binding(session: &Session) -> Result<String, AppError> {

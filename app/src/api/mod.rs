@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod connections;
+pub mod installs;
 pub mod listings;
 pub mod orgs;
 pub mod review;

@@ -128,6 +128,19 @@ pub async fn pick_active_org(
         .or_else(|| orgs.first().map(|o| o.id)))
 }
 
+/// The signed-in user and their active organization.
+pub async fn require_org(
+) -> Result<(AppState, Session, UserInfo, crate::model::OrgSummary), AppError> {
+    let (state, session, user) = require_user().await?;
+    let orgs = crate::domain::orgs::list_for_user(&state.pool, user.id).await?;
+    let active = pick_active_org(&session, &orgs).await?;
+    let org = orgs
+        .into_iter()
+        .find(|o| Some(o.id) == active)
+        .ok_or_else(|| AppError::forbidden("Create an organization to connect accounts."))?;
+    Ok((state, session, user, org))
+}
+
 /// The signed-in user and their active organization, for the vendor console (the domain checks
 /// that the organization is a vendor and that the user belongs to it).
 pub async fn require_vendor() -> Result<(AppState, UserInfo, Uuid), AppError> {

@@ -7,12 +7,18 @@ pub mod connections;
 pub mod db;
 pub mod demo;
 pub mod demo_listings;
+pub mod installs;
 pub mod listings;
 pub mod logos;
 pub mod markdown;
 pub mod orgs;
 pub mod queue;
+pub mod rates;
+pub mod runs;
+pub mod schedules;
+pub mod sync;
 pub mod vault;
+pub mod webhooks;
 
 use sqlx::PgPool;
 

@@ -22,7 +22,9 @@ mod claim;
 mod lease;
 
 pub use claim::claim;
-pub use lease::{complete, complete_many, fail, heartbeat, reap, retry, Reaped, Retried};
+pub use lease::{
+    complete, complete_many, fail, heartbeat, reap, release, reschedule, retry, Reaped, Retried,
+};
 
 use crate::domain::db::{self, Scope};
 use sqlx::postgres::PgListener;
@@ -34,7 +36,8 @@ use uuid::Uuid;
 pub const CHANNEL: &str = "patchbay_jobs";
 
 /// What a sync job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum JobKind {
     /// Read everything again.
     Full,
@@ -47,14 +50,6 @@ impl JobKind {
         match self {
             JobKind::Full => "full",
             JobKind::Incremental => "incremental",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, QueueError> {
-        match text {
-            "full" => Ok(JobKind::Full),
-            "incremental" => Ok(JobKind::Incremental),
-            other => Err(QueueError::Corrupt(format!("unknown job kind {other:?}"))),
         }
     }
 }
@@ -101,6 +96,8 @@ pub struct ClaimedJob {
     pub lease_until: OffsetDateTime,
     pub trigger: String,
     pub payload: serde_json::Value,
+    /// When the job was first enqueued.
+    pub created_at: OffsetDateTime,
 }
 
 /// What [`heartbeat`] learns.
@@ -153,67 +150,76 @@ pub enum QueueError {
     /// must stop without writing anything.
     #[error("the job's lease was lost")]
     LeaseLost,
-    #[error("unexpected queue data: {0}")]
-    Corrupt(String),
+    /// A concurrent enqueue of the same install and kind won the race; its job does the work.
+    #[error("the same job was being enqueued at the same moment")]
+    Busy,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
-/// Enqueues a job unless the same install and kind already waits. Keeps `tenant_slots.queued` in
-/// step and notifies [`CHANNEL`], all in one transaction.
+/// Enqueues a job unless the same install and kind already waits, in a transaction of its own.
 pub async fn enqueue(pool: &PgPool, job: NewJob) -> Result<Enqueued, QueueError> {
-    // The queued twin can start running between the insert that conflicted with it and the
-    // select that looks for it; the insert then succeeds on the next round.
+    // A twin committed while the statement ran is visible to the next one.
     for _ in 0..3 {
         let mut tx = db::begin(pool, Scope::System).await?;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "insert into sync_jobs (tenant_id, install_id, kind, state, trigger, run_at, payload) \
-             values ($1, $2, $3, 'queued', $4, coalesce($5, now()), $6) \
-             on conflict (install_id, kind, state) do nothing returning id",
-        )
+        match enqueue_in(&mut tx, &job).await {
+            Err(QueueError::Busy) => continue,
+            done => {
+                tx.commit().await?;
+                return done;
+            }
+        }
+    }
+    Err(QueueError::Busy)
+}
+
+/// One statement: the insert (or nothing, when the same install and kind already waits), the
+/// tenant's `queued` counter, and the notification, which Postgres delivers when the
+/// transaction commits.
+const ENQUEUE: &str = "\
+with ins as (
+    insert into sync_jobs (tenant_id, install_id, kind, state, trigger, run_at, payload)
+    values ($1, $2, $3, 'queued', $4, coalesce($5, now()), $6)
+    on conflict (install_id, kind, state) do nothing
+    returning tenant_id, id
+),
+slot as (
+    insert into tenant_slots (tenant_id, queued) select tenant_id, 1 from ins
+    on conflict (tenant_id) do update set queued = tenant_slots.queued + 1
+),
+notified as (
+    select pg_notify($7, tenant_id::text) from ins
+)
+select id, true from ins where (select count(*) from notified) >= 0
+union all
+select id, false from sync_jobs
+where install_id = $2 and kind = $3 and state = 'queued' and not exists (select 1 from ins)";
+
+/// [`enqueue`] inside the caller's transaction (system scope), so that a job is enqueued together
+/// with what asked for it (a schedule moving on, an install activated, a webhook recorded).
+pub async fn enqueue_in(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued, QueueError> {
+    let row: Option<(i64, bool)> = sqlx::query_as(ENQUEUE)
         .bind(job.tenant)
         .bind(job.install)
-        .bind(job.kind.as_str())
+        .bind(job.kind)
         .bind(&job.trigger)
         .bind(job.run_at)
         .bind(&job.payload)
-        .fetch_optional(&mut *tx)
+        .bind(CHANNEL)
+        .fetch_optional(&mut *conn)
         .await?;
-        if let Some(id) = inserted {
-            sqlx::query(
-                "insert into tenant_slots (tenant_id, queued) values ($1, 1) \
-                 on conflict (tenant_id) do update set queued = tenant_slots.queued + 1",
-            )
-            .bind(job.tenant)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("select pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(job.tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(Enqueued::Queued(JobRef {
-                tenant: job.tenant,
-                id,
-            }));
-        }
-        let existing: Option<(Uuid, i64)> = sqlx::query_as(
-            "select tenant_id, id from sync_jobs \
-             where install_id = $1 and kind = $2 and state = 'queued'",
-        )
-        .bind(job.install)
-        .bind(job.kind.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if let Some((tenant, id)) = existing {
-            return Ok(Enqueued::AlreadyQueued(JobRef { tenant, id }));
-        }
+    let job_ref = |id| JobRef {
+        tenant: job.tenant,
+        id,
+    };
+    match row {
+        Some((id, true)) => Ok(Enqueued::Queued(job_ref(id))),
+        Some((id, false)) => Ok(Enqueued::AlreadyQueued(job_ref(id))),
+        // The queued twin that made the insert do nothing was committed after this statement's
+        // snapshot (so it is not visible to it), or started running meanwhile: either way a job
+        // for this install and kind is there, or is running, and it will do the work.
+        None => Err(QueueError::Busy),
     }
-    Err(QueueError::Corrupt(
-        "enqueue kept conflicting with a job that vanished".into(),
-    ))
 }
 
 /// Asks for a job to stop: a queued job is removed, a running one is flagged for its worker's next
@@ -228,7 +234,7 @@ pub async fn request_cancel(pool: &PgPool, job: JobRef) -> Result<Cancel, QueueE
             .await?
             .rows_affected();
     let outcome = if removed == 1 {
-        adjust_slots(&mut tx, job.tenant, 0, -1).await?;
+        settle_slots(&mut tx, &[(job.tenant, 0, -1)]).await?;
         Cancel::Removed
     } else {
         let flagged = sqlx::query(
@@ -250,7 +256,7 @@ pub async fn request_cancel(pool: &PgPool, job: JobRef) -> Result<Cancel, QueueE
     Ok(outcome)
 }
 
-type ViewRow = (Uuid, i64, Uuid, String, String, OffsetDateTime, i32, bool);
+type ViewRow = (Uuid, i64, Uuid, JobKind, String, OffsetDateTime, i32, bool);
 
 /// A tenant's live jobs, read under its own scope (row-level security keeps others' out).
 pub async fn list_for_tenant(pool: &PgPool, tenant: Uuid) -> Result<Vec<JobView>, QueueError> {
@@ -269,7 +275,7 @@ pub async fn list_for_tenant(pool: &PgPool, tenant: Uuid) -> Result<Vec<JobView>
                 Ok(JobView {
                     job: JobRef { tenant, id },
                     install,
-                    kind: JobKind::parse(&kind)?,
+                    kind,
                     running: state == "running",
                     run_at,
                     attempt,
@@ -302,20 +308,67 @@ pub async fn listen(pool: &PgPool) -> sqlx::Result<Wakeups> {
     Ok(Wakeups { listener })
 }
 
-/// Moves a tenant's counters by the given amounts.
-async fn adjust_slots(
+/// Stops all work of an install (paused or uninstalled), in the caller's transaction: its
+/// queued jobs are removed and a running one is asked to stop at its next heartbeat. Returns the
+/// running job, if any.
+pub async fn stop_install(
     conn: &mut PgConnection,
     tenant: Uuid,
-    running: i32,
-    queued: i32,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "update tenant_slots set running = running + $2, queued = queued + $3 \
-         where tenant_id = $1",
+    install: Uuid,
+) -> Result<Option<JobRef>, QueueError> {
+    let removed: i64 = sqlx::query_scalar(
+        "with gone as (delete from sync_jobs \
+             where tenant_id = $1 and install_id = $2 and state = 'queued' returning 1) \
+         select count(*) from gone",
     )
     .bind(tenant)
-    .bind(running)
-    .bind(queued)
+    .bind(install)
+    .fetch_one(&mut *conn)
+    .await?;
+    if removed > 0 {
+        settle_slots(conn, &[(tenant, 0, -(removed as i32))]).await?;
+    }
+    let running: Option<i64> = sqlx::query_scalar(
+        "update sync_jobs set cancel_requested_at = coalesce(cancel_requested_at, now()) \
+         where tenant_id = $1 and install_id = $2 and state = 'running' returning id",
+    )
+    .bind(tenant)
+    .bind(install)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(running.map(|id| JobRef { tenant, id }))
+}
+
+/// Moves tenants' (running, queued) counters by the given amounts, summed per tenant, locking
+/// the slot rows in tenant order (as [`complete_many`] does) so concurrent settlements cannot
+/// deadlock.
+pub(super) async fn settle_slots(
+    conn: &mut PgConnection,
+    deltas: &[(Uuid, i32, i32)],
+) -> sqlx::Result<()> {
+    let mut sums: std::collections::BTreeMap<Uuid, (i32, i32)> = Default::default();
+    for (tenant, running, queued) in deltas {
+        let entry = sums.entry(*tenant).or_default();
+        entry.0 += running;
+        entry.1 += queued;
+    }
+    sums.retain(|_, (r, q)| *r != 0 || *q != 0);
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<Uuid> = sums.keys().copied().collect();
+    let running: Vec<i32> = sums.values().map(|(r, _)| *r).collect();
+    let queued: Vec<i32> = sums.values().map(|(_, q)| *q).collect();
+    sqlx::query(
+        "with d as (select * from unnest($1::uuid[], $2::int[], $3::int[]) as d (tenant_id, r, q)), \
+         locked as (select s.tenant_id from tenant_slots s \
+                    where s.tenant_id in (select tenant_id from d) order by s.tenant_id for update) \
+         update tenant_slots s set running = s.running + d.r, queued = s.queued + d.q \
+         from d, locked l where s.tenant_id = d.tenant_id and l.tenant_id = d.tenant_id",
+    )
+    .bind(&tenants)
+    .bind(&running)
+    .bind(&queued)
     .execute(conn)
     .await?;
     Ok(())

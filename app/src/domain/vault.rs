@@ -57,6 +57,11 @@ impl Aad {
         Self::of("oauth_flow", &[tenant, flow])
     }
 
+    /// An install's webhook signing secret: bound to the tenant and the install.
+    pub fn install_webhook(tenant: Uuid, install: Uuid) -> Self {
+        Self::of("install_webhook", &[tenant, install])
+    }
+
     /// A provider app's client secret: bound to its row.
     pub fn provider_app(app: Uuid) -> Self {
         Self::of("provider_app", &[app])

@@ -314,4 +314,5 @@ macro_rules! string_enum {
 }
 
 pub mod connection;
+pub mod install;
 pub mod listing;

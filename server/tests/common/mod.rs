@@ -7,6 +7,7 @@
 )]
 
 pub mod market;
+pub mod sync;
 
 use app::domain::connections::ConnectSettings;
 use app::domain::vault::{generate_key, Keyring};
@@ -82,6 +83,17 @@ pub async fn spawn_app_with(admin_pool: PgPool, public_url: &str, idle: Duration
 /// Starts Patchbay with the given keyring and connect settings (which the returned [`TestApp`]
 /// holds too, so that tests can open what the server sealed and call the domain directly).
 pub async fn spawn_app_full(admin_pool: PgPool, options: AppOptions) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_app_on(listener, admin_pool, options).await
+}
+
+/// [`spawn_app_full`] on a listener bound beforehand (so that its address can be the public URL
+/// given to a provider before the app starts).
+pub async fn spawn_app_on(
+    listener: tokio::net::TcpListener,
+    admin_pool: PgPool,
+    options: AppOptions,
+) -> TestApp {
     let db_options = admin_pool.connect_options().as_ref().clone();
     let pool = app::domain::db::connect_app_pool(db_options, options.pool_size)
         .await
@@ -94,7 +106,6 @@ pub async fn spawn_app_full(admin_pool: PgPool, options: AppOptions) -> TestApp 
         vault: options.vault.clone(),
         connect: options.connect.clone(),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(

@@ -49,6 +49,9 @@ pub struct ConnectSettings {
     pub platform_vars: BTreeMap<String, String>,
     /// `{public_url}/oauth/callback`, exactly as registered at each provider.
     pub callback_url: String,
+    /// Where people and providers reach Patchbay, without a trailing slash (webhook addresses
+    /// are made from it).
+    pub public_url: String,
     /// The specs connections use, by id: the built-in ones unless replaced with
     /// [`ConnectSettings::with_spec`] (a provider's API at another address, such as a local fake
     /// of its documented API in tests, or a regional endpoint).
@@ -66,6 +69,7 @@ impl ConnectSettings {
                 .map_err(|e| anyhow::anyhow!("the outbound HTTP client: {e}"))?,
             platform_vars,
             callback_url: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
+            public_url: public_url.trim_end_matches('/').to_owned(),
             specs: providers()
                 .all()
                 .map(|s| (s.id.clone(), Arc::new(s.clone())))

@@ -5,7 +5,8 @@ use crate::domain::vault::{Aad, Keyring};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Re-seals every connection's credentials and every app's secret under the vault's current key
+/// Re-seals every connection's credentials, every app's secret and every install's webhook secret
+/// under the vault's current key
 /// (`patchbay keys rotate`); values already under it are left alone, pending flows sealed under an
 /// old key are dropped (they live ten minutes). Works in batches of 200 rows, each its own
 /// transaction, so that rows are locked briefly while Patchbay keeps running. A value that does not
@@ -82,6 +83,13 @@ pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> 
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    let (hooks, unopened_hooks) = crate::domain::installs::hooks::rotate(pool, vault).await?;
+    count += hooks;
+    unopened.extend(
+        unopened_hooks
+            .into_iter()
+            .map(|id| format!("install {id}'s webhook secret")),
+    );
     if !unopened.is_empty() {
         anyhow::bail!(
             "re-encrypted {count} stored secrets, but {} did not open with these keys (is a key missing from PATCHBAY_OLD_SECRET_KEYS?): {}",

@@ -18,7 +18,7 @@ use uuid::Uuid;
 ///   has due work, so more could not make the batch), locked `skip locked`. Jobs whose install and kind already run are skipped: they wait for that run (the
 ///   dedupe index allows one running).
 /// - `chosen`: the picks taken in turns — every tenant's first job, then every tenant's second —
-///   up to `$1`.
+///   up to `$1`, and at most one per install (its full and incremental jobs may both be due).
 /// - the jobs become running with a fresh random lease token; the served tenants' counters move
 ///   and their `last_served` becomes now, which sends them to the back of the line.
 ///
@@ -51,24 +51,27 @@ share as (
     select $1 - count(*) + 1 as n from tenants
 ),
 picks as (
-    select t.tenant_id, j.id, t.last_served,
+    select t.tenant_id, j.id, j.install_id, t.last_served,
            row_number() over (partition by t.tenant_id order by j.run_at, j.id) as turn
     from tenants t
     cross join share
     cross join lateral (
-        select q.id, q.run_at
+        select q.id, q.run_at, q.install_id
         from sync_jobs q
         where q.tenant_id = t.tenant_id and q.state = 'queued' and q.run_at <= now()
           and not exists (select 1 from sync_jobs r
-                          where r.install_id = q.install_id and r.kind = q.kind
-                            and r.state = 'running')
+                          where r.install_id = q.install_id and r.state = 'running')
         order by q.run_at, q.id
         limit least(t.free, share.n)
         for update of q skip locked
     ) j
 ),
 chosen as (
-    select tenant_id, id from picks order by turn, last_served, tenant_id limit $1
+    select tenant_id, id from (
+        select p.*, row_number() over (partition by install_id order by turn) as nth from picks p
+    ) p
+    where nth = 1
+    order by turn, last_served, tenant_id limit $1
 ),
 claimed as (
     update sync_jobs j
@@ -77,7 +80,7 @@ claimed as (
     from chosen c
     where j.tenant_id = c.tenant_id and j.id = c.id
     returning j.tenant_id, j.id, j.install_id, j.kind, j.attempt, j.max_attempts, j.lease_token,
-              j.lease_until, j.trigger, j.payload
+              j.lease_until, j.trigger, j.payload, j.created_at
 ),
 served as (
     select tenant_id, count(*)::int as n from claimed group by tenant_id
@@ -94,13 +97,14 @@ type Row = (
     Uuid,
     i64,
     Uuid,
-    String,
+    JobKind,
     i32,
     i32,
     Uuid,
     OffsetDateTime,
     String,
     serde_json::Value,
+    OffsetDateTime,
 );
 
 /// Claims up to `max` due jobs for `worker`, fairly across tenants, each leased for `lease`. The
@@ -136,17 +140,19 @@ pub async fn claim(
                 lease_until,
                 trigger,
                 payload,
+                created_at,
             )| {
                 Ok(ClaimedJob {
                     job: JobRef { tenant, id },
                     install,
-                    kind: JobKind::parse(&kind)?,
+                    kind,
                     attempt,
                     max_attempts,
                     lease_token,
                     lease_until,
                     trigger,
                     payload,
+                    created_at,
                 })
             },
         )

@@ -2,7 +2,7 @@
 //! leases nobody renewed. Every worker-side call names the lease token and gets
 //! [`QueueError::LeaseLost`] when the job is no longer its own.
 
-use super::{adjust_slots, DeadJob, Heartbeat, JobKind, JobRef, QueueError};
+use super::{settle_slots, DeadJob, Heartbeat, JobKind, JobRef, QueueError};
 use crate::domain::db::{self, Scope};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashSet;
@@ -33,20 +33,23 @@ pub struct Reaped {
     pub dropped: usize,
     /// Expired leases that used their last attempt, removed; record them as dead runs.
     pub dead: Vec<DeadJob>,
+    /// Every lease taken back, with its token: the attempts that ran under them are over.
+    pub leases: Vec<(JobRef, Uuid)>,
 }
 
 impl Reaped {
     /// Jobs this pass took away from their (presumed dead) workers.
     pub fn total(&self) -> usize {
-        self.requeued + self.dropped + self.dead.len()
+        self.leases.len()
     }
 }
 
 /// A running job's row, as removed from the table.
 struct Taken {
     job: JobRef,
+    lease_token: Uuid,
     install: Uuid,
-    kind: String,
+    kind: JobKind,
     trigger: String,
     priority: i16,
     attempt: i32,
@@ -60,7 +63,7 @@ type TakenRow = (
     Uuid,
     i64,
     Uuid,
-    String,
+    JobKind,
     String,
     i16,
     i32,
@@ -68,10 +71,11 @@ type TakenRow = (
     bool,
     serde_json::Value,
     OffsetDateTime,
+    Uuid,
 );
 
 const TAKEN_COLUMNS: &str = "tenant_id, id, install_id, kind, trigger, priority, attempt, \
-     max_attempts, cancel_requested_at is not null, payload, created_at";
+     max_attempts, cancel_requested_at is not null, payload, created_at, lease_token";
 
 impl Taken {
     fn from_row(r: TakenRow) -> Self {
@@ -89,6 +93,7 @@ impl Taken {
             cancel_requested: r.8,
             payload: r.9,
             created_at: r.10,
+            lease_token: r.11,
         }
     }
 
@@ -96,7 +101,7 @@ impl Taken {
         Ok(DeadJob {
             job: self.job,
             install: self.install,
-            kind: JobKind::parse(&self.kind)?,
+            kind: self.kind,
             attempts: self.attempt + 1,
             trigger: self.trigger,
             payload: self.payload,
@@ -229,7 +234,7 @@ pub async fn complete_many(
 pub async fn fail(pool: &PgPool, job: JobRef, lease_token: Uuid) -> Result<DeadJob, QueueError> {
     let mut tx = db::begin(pool, Scope::System).await?;
     let taken = take(&mut tx, job, lease_token).await?;
-    adjust_slots(&mut tx, job.tenant, -1, 0).await?;
+    settle_slots(&mut tx, &[(job.tenant, -1, 0)]).await?;
     tx.commit().await?;
     taken.dead()
 }
@@ -242,23 +247,64 @@ pub async fn retry(
     lease_token: Uuid,
     run_at: OffsetDateTime,
 ) -> Result<Retried, QueueError> {
+    settle_one(pool, job, lease_token, Some(run_at), true).await
+}
+
+/// Puts the job back in the queue at `run_at` without counting an attempt: the provider asked us
+/// to wait (a 429), which says nothing about whether the job can succeed.
+pub async fn reschedule(
+    pool: &PgPool,
+    job: JobRef,
+    lease_token: Uuid,
+    run_at: OffsetDateTime,
+) -> Result<Retried, QueueError> {
+    settle_one(pool, job, lease_token, Some(run_at), false).await
+}
+
+/// Hands a job back unfinished (the worker is shutting down): queued again at once, the attempt
+/// not counted, so another worker picks it up where the sync state left it.
+pub async fn release(pool: &PgPool, job: JobRef, lease_token: Uuid) -> Result<Retried, QueueError> {
+    settle_one(pool, job, lease_token, None, false).await
+}
+
+async fn settle_one(
+    pool: &PgPool,
+    job: JobRef,
+    lease_token: Uuid,
+    run_at: Option<OffsetDateTime>,
+    count_attempt: bool,
+) -> Result<Retried, QueueError> {
     let mut tx = db::begin(pool, Scope::System).await?;
     let taken = take(&mut tx, job, lease_token).await?;
-    let outcome = if taken.attempt + 1 >= taken.max_attempts {
-        adjust_slots(&mut tx, job.tenant, -1, 0).await?;
-        Retried::Dead(taken.dead()?)
-    } else if taken.cancel_requested {
-        adjust_slots(&mut tx, job.tenant, -1, 0).await?;
-        Retried::Cancelled
-    } else if requeue(&mut tx, &taken, Some(run_at)).await? {
-        adjust_slots(&mut tx, job.tenant, -1, 1).await?;
-        Retried::Requeued
-    } else {
-        adjust_slots(&mut tx, job.tenant, -1, 0).await?;
-        Retried::Merged
-    };
+    let (outcome, delta) = settle(&mut tx, taken, run_at, count_attempt).await?;
+    settle_slots(&mut tx, &[delta]).await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Decides a taken job's fate and carries it out on the job rows: dead after its last counted
+/// attempt, gone when cancellation was asked, requeued (unless a queued twin will do the work).
+/// Returns the outcome and the change to its tenant's (running, queued) counters, which the
+/// caller applies last, after every job row it touches (the lock order of the module docs).
+async fn settle(
+    conn: &mut PgConnection,
+    taken: Taken,
+    run_at: Option<OffsetDateTime>,
+    count_attempt: bool,
+) -> Result<(Retried, (Uuid, i32, i32)), QueueError> {
+    let tenant = taken.job.tenant;
+    if count_attempt && taken.attempt + 1 >= taken.max_attempts {
+        return Ok((Retried::Dead(taken.dead()?), (tenant, -1, 0)));
+    }
+    if taken.cancel_requested {
+        return Ok((Retried::Cancelled, (tenant, -1, 0)));
+    }
+    let attempt = taken.attempt + i32::from(count_attempt);
+    if requeue(conn, &taken, attempt, run_at).await? {
+        Ok((Retried::Requeued, (tenant, -1, 1)))
+    } else {
+        Ok((Retried::Merged, (tenant, -1, 0)))
+    }
 }
 
 /// Takes back up to `limit` jobs whose lease expired: requeued one attempt further on, dropped
@@ -281,31 +327,18 @@ pub async fn reap(pool: &PgPool, limit: usize) -> Result<Reaped, QueueError> {
     let mut taken: Vec<Taken> = rows.into_iter().map(Taken::from_row).collect();
     taken.sort_by_key(|t| (t.job.tenant, t.job.id));
     let mut reaped = Reaped::default();
-    // The slot rows first, in tenant order, so two reapers cannot deadlock on them.
-    let tenants: Vec<Uuid> = {
-        let mut t: Vec<Uuid> = taken.iter().map(|t| t.job.tenant).collect();
-        t.dedup();
-        t
-    };
-    sqlx::query(
-        "select 1 from tenant_slots where tenant_id = any($1) order by tenant_id for update",
-    )
-    .bind(&tenants)
-    .execute(&mut *tx)
-    .await?;
+    let mut deltas = Vec::with_capacity(taken.len());
     for t in taken {
-        let tenant = t.job.tenant;
-        if t.attempt + 1 >= t.max_attempts {
-            adjust_slots(&mut tx, tenant, -1, 0).await?;
-            reaped.dead.push(t.dead()?);
-        } else if !t.cancel_requested && requeue(&mut tx, &t, None).await? {
-            adjust_slots(&mut tx, tenant, -1, 1).await?;
-            reaped.requeued += 1;
-        } else {
-            adjust_slots(&mut tx, tenant, -1, 0).await?;
-            reaped.dropped += 1;
+        reaped.leases.push((t.job, t.lease_token));
+        let (outcome, delta) = settle(&mut tx, t, None, true).await?;
+        deltas.push(delta);
+        match outcome {
+            Retried::Requeued => reaped.requeued += 1,
+            Retried::Merged | Retried::Cancelled => reaped.dropped += 1,
+            Retried::Dead(dead) => reaped.dead.push(dead),
         }
     }
+    settle_slots(&mut tx, &deltas).await?;
     tx.commit().await?;
     Ok(reaped)
 }
@@ -329,7 +362,7 @@ async fn take(
     row.map(Taken::from_row).ok_or(QueueError::LeaseLost)
 }
 
-/// Puts a taken job back as queued under its own id, one attempt further on, unless a queued
+/// Puts a taken job back as queued under its own id, as attempt `attempt`, unless a queued
 /// twin exists. The row was deleted and is inserted again rather than updated: an update would
 /// fail on the dedupe index when a twin was enqueued concurrently, whereas `on conflict do
 /// nothing` waits for that twin's transaction and then simply yields. Returns whether it was
@@ -337,6 +370,7 @@ async fn take(
 async fn requeue(
     conn: &mut PgConnection,
     t: &Taken,
+    attempt: i32,
     run_at: Option<OffsetDateTime>,
 ) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
@@ -349,11 +383,11 @@ async fn requeue(
     .bind(t.job.tenant)
     .bind(t.job.id)
     .bind(t.install)
-    .bind(&t.kind)
+    .bind(t.kind)
     .bind(&t.trigger)
     .bind(run_at)
     .bind(t.priority)
-    .bind(t.attempt + 1)
+    .bind(attempt)
     .bind(t.max_attempts)
     .bind(&t.payload)
     .bind(t.created_at)

@@ -1,0 +1,150 @@
+//! The Patchbay store as a destination: records kept in `store_records`, per tenant, install and
+//! stream, in the recipe's collection. A row is its own sync state (content hash, generation), so
+//! a batch is written with a handful of statements inside the transaction that also commits the
+//! read position: a crash never leaves records written without the position that follows them.
+
+use super::Item;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub written: i64,
+    pub unchanged: i64,
+}
+
+/// Writes the changed records of a batch (new ones, and those whose content hash differs) and
+/// stamps the unchanged ones with the current generation, so the delete sweep keeps them.
+pub async fn write(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    install: Uuid,
+    stream: &str,
+    collection: &str,
+    generation: i64,
+    items: &[Item],
+) -> sqlx::Result<Written> {
+    if items.is_empty() {
+        return Ok(Written::default());
+    }
+    let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    let existing: Vec<(String, Vec<u8>, i64)> = sqlx::query_as(
+        "select external_id, hash, generation from store_records \
+         where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = any($4)",
+    )
+    .bind(tenant)
+    .bind(install)
+    .bind(stream)
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await?;
+    let known: HashMap<&str, (&[u8], i64)> = existing
+        .iter()
+        .map(|(k, h, g)| (k.as_str(), (h.as_slice(), *g)))
+        .collect();
+    let mut changed_keys = Vec::new();
+    let mut changed_data = Vec::new();
+    let mut changed_hashes: Vec<&[u8]> = Vec::new();
+    let mut restamp = Vec::new();
+    let mut unchanged = 0;
+    for item in items {
+        match known.get(item.key.as_str()) {
+            Some((hash, stamped)) if *hash == item.hash.0.as_slice() => {
+                unchanged += 1;
+                if *stamped != generation {
+                    restamp.push(item.key.as_str());
+                }
+            }
+            _ => {
+                changed_keys.push(item.key.as_str());
+                changed_data.push(&item.data);
+                changed_hashes.push(item.hash.0.as_slice());
+            }
+        }
+    }
+    if !changed_keys.is_empty() {
+        sqlx::query(
+            "insert into store_records (tenant_id, install_id, stream, external_id, collection, \
+                 data, hash, generation) \
+             select $1, $2, $3, k, $4, d, h, $5 \
+             from unnest($6::text[], $7::jsonb[], $8::bytea[]) as u (k, d, h) \
+             on conflict (tenant_id, install_id, stream, external_id) do update \
+             set data = excluded.data, hash = excluded.hash, generation = excluded.generation, \
+                 collection = excluded.collection, updated_at = now()",
+        )
+        .bind(tenant)
+        .bind(install)
+        .bind(stream)
+        .bind(collection)
+        .bind(generation)
+        .bind(&changed_keys)
+        .bind(&changed_data)
+        .bind(&changed_hashes)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !restamp.is_empty() {
+        sqlx::query(
+            "update store_records set generation = $4 \
+             where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = any($5)",
+        )
+        .bind(tenant)
+        .bind(install)
+        .bind(stream)
+        .bind(generation)
+        .bind(&restamp)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Written {
+        written: changed_keys.len() as i64,
+        unchanged,
+    })
+}
+
+/// How many of the stream's records predate `generation` (the sweep's candidates).
+pub async fn stale(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    install: Uuid,
+    stream: &str,
+    generation: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from store_records \
+         where tenant_id = $1 and install_id = $2 and stream = $3 and generation < $4",
+    )
+    .bind(tenant)
+    .bind(install)
+    .bind(stream)
+    .bind(generation)
+    .fetch_one(conn)
+    .await
+}
+
+/// Deletes up to `limit` records a full read did not see (older generations). Returns how many.
+pub async fn sweep(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    install: Uuid,
+    stream: &str,
+    generation: i64,
+    limit: i64,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "delete from store_records where (tenant_id, install_id, stream, external_id) in ( \
+             select tenant_id, install_id, stream, external_id from store_records \
+             where tenant_id = $1 and install_id = $2 and stream = $3 and generation < $4 \
+             limit $5)",
+    )
+    .bind(tenant)
+    .bind(install)
+    .bind(stream)
+    .bind(generation)
+    .bind(limit)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

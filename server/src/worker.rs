@@ -1,0 +1,326 @@
+//! The worker pool: claims sync jobs fairly from the queue and runs them, up to `concurrency` at
+//! once per process, each with a heartbeat that renews its lease and carries cancellation; plus
+//! the platform's periodic work — the reaper for leases nobody renews, the scheduler tick, the
+//! token-refresh sweep and the pruning of old webhook deliveries. `patchbay serve` runs one
+//! beside the web server; `patchbay worker` runs one alone, for scaling out. Any number of pools
+//! share one database: every step claims with `skip locked`, so none needs a leader.
+//!
+//! Wake-ups come from `pg_notify` with a poll every second as the fallback (a notification sent
+//! while the listener reconnects is lost). A database that goes away (a restart) costs errors in
+//! the log and retries, never the pool: every loop waits a second and tries again.
+//!
+//! Shutdown stops claiming, asks every running job to stop at its next safe point (after the
+//! batch it is writing commits) and waits for them to hand their jobs back to the queue; after
+//! the grace period, whatever still runs is left to its lease, which the reaper takes back.
+
+use app::domain::connections::{refresh, ConnectSettings};
+use app::domain::queue::{self, ClaimedJob, QueueError};
+use app::domain::sync::{Control, Engine, Settled, Stop};
+use app::domain::{runs, schedules, vault::Keyring, webhooks};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+/// How a pool behaves.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Jobs run at once by this process; 0 runs only the periodic work.
+    pub concurrency: usize,
+    /// Most jobs claimed in one statement.
+    pub claim_batch: usize,
+    /// How often to look for work when no notification came.
+    pub poll: Duration,
+    /// How often the reaper looks for expired leases.
+    pub reap_every: Duration,
+    /// How often due schedules are turned into jobs.
+    pub schedule_every: Duration,
+    /// How long shutdown waits for running jobs to hand back.
+    pub shutdown_grace: Duration,
+    /// Whether this pool refreshes expiring OAuth tokens every minute.
+    pub refresh_sweep: bool,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            concurrency: 4,
+            claim_batch: 8,
+            poll: Duration::from_secs(1),
+            reap_every: Duration::from_secs(5),
+            schedule_every: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(30),
+            refresh_sweep: true,
+        }
+    }
+}
+
+/// A running pool. Dropping it without [`PoolHandle::shutdown`] aborts everything (leases then
+/// expire and the reaper recovers the jobs).
+pub struct PoolHandle {
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl PoolHandle {
+    /// Stops claiming, hands running jobs back (or lets them finish their batch), and waits.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts a pool over `engine`.
+pub fn spawn(engine: Engine, config: PoolConfig) -> PoolHandle {
+    let (shutdown, watch_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    if config.concurrency > 0 {
+        tasks.spawn(claim_loop(engine.clone(), config.clone(), watch_rx.clone()));
+    }
+    tasks.spawn(every(config.reap_every, watch_rx.clone(), {
+        let pool = engine.pool.clone();
+        move || reap(pool.clone())
+    }));
+    tasks.spawn(every(config.schedule_every, watch_rx.clone(), {
+        let pool = engine.pool.clone();
+        move || tick(pool.clone())
+    }));
+    tasks.spawn(every(Duration::from_secs(3600), watch_rx.clone(), {
+        let pool = engine.pool.clone();
+        move || prune(pool.clone())
+    }));
+    if config.refresh_sweep {
+        tasks.spawn(every(Duration::from_secs(60), watch_rx, {
+            let (pool, vault, connect) = (
+                engine.pool.clone(),
+                engine.vault.clone(),
+                engine.connect.clone(),
+            );
+            move || sweep(pool.clone(), vault.clone(), connect.clone())
+        }));
+    }
+    PoolHandle { shutdown, tasks }
+}
+
+/// Runs `work` every `period` until shutdown.
+async fn every<F, Fut>(period: Duration, mut shutdown: watch::Receiver<bool>, work: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => work().await,
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+async fn reap(pool: sqlx::PgPool) {
+    match queue::reap(&pool, 100).await {
+        Ok(reaped) if reaped.total() > 0 => {
+            tracing::warn!(
+                requeued = reaped.requeued,
+                dropped = reaped.dropped,
+                dead = reaped.dead.len(),
+                "reaper took back expired leases"
+            );
+            let dead: Vec<queue::JobRef> = reaped.dead.iter().map(|d| d.job).collect();
+            if let Err(err) = runs::close_expired(&pool, &reaped.leases, &dead).await {
+                tracing::warn!(error = %err, "reaper: could not close the attempts' log rows");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "reaper failed"),
+    }
+}
+
+async fn tick(pool: sqlx::PgPool) {
+    match schedules::tick(&pool, 100).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(due = n, "scheduler enqueued due syncs"),
+        Err(err) => tracing::warn!(error = %err, "scheduler tick failed"),
+    }
+}
+
+async fn prune(pool: sqlx::PgPool) {
+    if let Err(err) = webhooks::prune(&pool, 7).await {
+        tracing::warn!(error = %err, "pruning webhook deliveries failed");
+    }
+}
+
+async fn sweep(pool: sqlx::PgPool, vault: Arc<Keyring>, connect: Arc<ConnectSettings>) {
+    match refresh::sweep(&pool, &vault, &connect, Duration::from_secs(600), 100).await {
+        Ok(report) if report.refreshed + report.failed > 0 => tracing::info!(
+            refreshed = report.refreshed,
+            failed = report.failed,
+            "token refresh sweep"
+        ),
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "token refresh sweep failed"),
+    }
+}
+
+/// The stop signals of this pool's running jobs, by job id.
+type Running = Arc<Mutex<HashMap<i64, watch::Sender<Option<Stop>>>>>;
+
+async fn claim_loop(engine: Engine, config: PoolConfig, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let freed = Arc::new(Notify::new());
+    let running: Running = Arc::default();
+    let mut jobs = JoinSet::new();
+    let mut wakeups = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if wakeups.is_none() {
+            wakeups = queue::listen(&engine.pool)
+                .await
+                .map_err(|err| tracing::warn!(error = %err, "cannot listen for job notifications; polling"))
+                .ok();
+        }
+        let free = slots.available_permits();
+        let mut full_batch = false;
+        if free > 0 {
+            let want = free.min(config.claim_batch);
+            match queue::claim(
+                &engine.pool,
+                &engine.settings.worker,
+                want,
+                engine.settings.lease,
+            )
+            .await
+            {
+                Ok(claimed) => {
+                    full_batch = claimed.len() == want;
+                    for job in claimed {
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            // Cannot happen (we claimed at most the free slots); hand it back.
+                            let _ = queue::release(&engine.pool, job.job, job.lease_token).await;
+                            continue;
+                        };
+                        let (engine, running, freed) =
+                            (engine.clone(), running.clone(), freed.clone());
+                        jobs.spawn(async move {
+                            run_job(&engine, job, &running).await;
+                            drop(permit);
+                            freed.notify_one();
+                        });
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "claiming jobs failed; trying again shortly");
+                }
+            }
+        }
+        // Reap finished job tasks (their results are already settled).
+        while jobs.try_join_next().is_some() {}
+        if full_batch && slots.available_permits() > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = freed.notified() => {}
+            woke = next_wakeup(&mut wakeups) => {
+                if let Err(err) = woke {
+                    tracing::warn!(error = %err, "job notifications lost; reconnecting");
+                    wakeups = None;
+                }
+            }
+            _ = tokio::time::sleep(config.poll) => {}
+        }
+    }
+    // Shutdown: every running job stops at its next safe point and hands its job back.
+    for stop in running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        let _ = stop.send(Some(Stop::Shutdown));
+    }
+    let drained = tokio::time::timeout(config.shutdown_grace, async {
+        while jobs.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            still_running = jobs.len(),
+            "shutdown grace period over; the remaining jobs' leases will expire and the reaper takes them back"
+        );
+        jobs.abort_all();
+    }
+}
+
+async fn next_wakeup(wakeups: &mut Option<queue::Wakeups>) -> sqlx::Result<()> {
+    match wakeups {
+        Some(w) => w.recv().await.map(drop),
+        None => std::future::pending().await,
+    }
+}
+
+/// One job with its heartbeat.
+async fn run_job(engine: &Engine, job: ClaimedJob, running: &Running) {
+    let (stop_tx, stop_rx) = watch::channel(None);
+    let id = job.job.id;
+    running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, stop_tx.clone());
+    let beat = tokio::spawn(heartbeat(engine.clone(), job.job, job.lease_token, stop_tx));
+    let control = Control::new(stop_rx);
+    let started = std::time::Instant::now();
+    let settled = engine.execute(job, &control).await;
+    beat.abort();
+    running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    match settled {
+        Settled::Succeeded => {
+            tracing::info!(
+                job = id,
+                ms = started.elapsed().as_millis() as u64,
+                "sync succeeded"
+            )
+        }
+        other => tracing::info!(job = id, outcome = ?other, "sync ended"),
+    }
+}
+
+/// Renews the lease every third of its length and passes on cancellation and a lost lease.
+async fn heartbeat(
+    engine: Engine,
+    job: queue::JobRef,
+    token: uuid::Uuid,
+    stop: watch::Sender<Option<Stop>>,
+) {
+    let lease = engine.settings.lease;
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match queue::heartbeat(&engine.pool, job, token, lease).await {
+            Ok(beat) if beat.cancel_requested => {
+                stop.send_if_modified(|s| {
+                    if s.is_none() {
+                        *s = Some(Stop::Cancel);
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+            Ok(_) => {}
+            Err(QueueError::LeaseLost) => {
+                let _ = stop.send(Some(Stop::LeaseLost));
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(job = job.id, error = %err, "heartbeat failed; trying again")
+            }
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Sync-engine helpers: Patchbay served at its real address (so that the sandbox's webhooks reach
+//! it), the sandbox apps registered as OAuth providers, a vendor's published listing, a customer
+//! with connected accounts, installs made through the wizard's server functions, and the worker
+//! pool or a single engine to run them.
+
+use super::{connected_id, spawn_app_on, AppOptions, TestApp};
+use app::domain::connections::ConnectSettings;
+use app::domain::db::{self, Scope};
+use app::domain::queue;
+use app::domain::sync::{Control, Engine, EngineSettings, Settled};
+use connectors::sandbox::{Sandbox, SandboxClient, SandboxConfig, SandboxHandle, SeedSizes};
+use reqwest::{header, Client, StatusCode};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub const CLIENT_ID: &str = "patchbay-sync-test";
+pub const CLIENT_SECRET: &str = "sync-test-client-secret-Hq4n8Vd2";
+
+/// How [`sync_env`] sets things up.
+pub struct SyncOptions {
+    pub seed: SeedSizes,
+    /// The sandbox's own per-token limit (0: none).
+    pub rate_limit_per_sec: u32,
+    pub pool_size: u32,
+    pub access_token_ttl: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            seed: SeedSizes::uniform(25),
+            rate_limit_per_sec: 0,
+            pool_size: 10,
+            access_token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Patchbay, the sandbox, and a customer with both sandbox accounts connected.
+pub struct SyncEnv {
+    pub app: TestApp,
+    pub sandbox: SandboxHandle,
+    pub vendor: Client,
+    pub admin: Client,
+    pub customer: Client,
+    pub tenant: Uuid,
+    pub shop: Uuid,
+    pub crm: Uuid,
+}
+
+/// A listing recipe, as the editor's form takes it.
+pub struct Recipe<'a> {
+    pub source: &'a str,
+    pub streams: &'a [&'a str],
+    pub destination: &'a str,
+    pub destination_stream: &'a str,
+    pub mapping: &'a [(&'a str, &'a str)],
+    pub triggers: &'a [&'a str],
+    pub schedules: &'a [&'a str],
+}
+
+/// Sandbox Shop customers into the Patchbay store's `people`.
+pub const SHOP_TO_STORE: Recipe<'static> = Recipe {
+    source: "sandbox-shop",
+    streams: &["customers"],
+    destination: "patchbay",
+    destination_stream: "people",
+    mapping: &[
+        ("email", "email"),
+        ("first_name", "first_name"),
+        ("last_name", "last_name"),
+        ("changed_at", "updated_at"),
+    ],
+    triggers: &["schedule", "webhook", "manual"],
+    schedules: &["5m", "1h"],
+};
+
+/// Sandbox Shop customers into Sandbox CRM contacts.
+pub const SHOP_TO_CRM: Recipe<'static> = Recipe {
+    source: "sandbox-shop",
+    streams: &["customers"],
+    destination: "sandbox-crm",
+    destination_stream: "contacts",
+    mapping: &[("email", "email"), ("name", "first_name")],
+    triggers: &["schedule", "webhook", "manual"],
+    schedules: &["5m", "1h"],
+};
+
+fn recipe_form(name: &str, recipe: &Recipe<'_>) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = vec![
+        ("form[name]".into(), name.into()),
+        ("form[tagline]".into(), format!("{name}, for tests")),
+        ("form[description]".into(), "Keeps records in step.".into()),
+        ("form[categories][0]".into(), "crm".into()),
+        ("form[source_provider]".into(), recipe.source.into()),
+        (
+            "form[destination_provider]".into(),
+            recipe.destination.into(),
+        ),
+        (
+            "form[destination_stream]".into(),
+            recipe.destination_stream.into(),
+        ),
+        ("form[default_schedule]".into(), recipe.schedules[0].into()),
+    ];
+    for (i, s) in recipe.streams.iter().enumerate() {
+        form.push((format!("form[source_streams][{i}]"), (*s).into()));
+    }
+    for (i, (to, from)) in recipe.mapping.iter().enumerate() {
+        form.push((format!("form[mapping][{i}][to]"), (*to).into()));
+        form.push((format!("form[mapping][{i}][from]"), (*from).into()));
+    }
+    for (i, t) in recipe.triggers.iter().enumerate() {
+        form.push((format!("form[triggers][{i}]"), (*t).into()));
+    }
+    for (i, s) in recipe.schedules.iter().enumerate() {
+        form.push((format!("form[allowed_schedules][{i}]"), (*s).into()));
+    }
+    form
+}
+
+/// The address of a test database, for child processes.
+pub fn database_url(pool: &PgPool) -> String {
+    let o = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap()
+    )
+}
+
+/// Starts the sandbox (Patchbay registered with the real callback address) and Patchbay at its
+/// real address, publishes `SHOP_TO_STORE` as `shop-to-store` and `SHOP_TO_CRM` as
+/// `shop-to-crm`, and signs up a customer who connects both sandbox apps.
+pub async fn sync_env(db: PgPool, options: SyncOptions) -> SyncEnv {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = Sandbox::spawn(SandboxConfig {
+        clients: vec![SandboxClient {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            redirect_uris: vec![format!("{public_url}/oauth/callback")],
+            name: "Patchbay".into(),
+        }],
+        seed: options.seed,
+        rate_limit_per_sec: options.rate_limit_per_sec,
+        access_token_ttl: options.access_token_ttl,
+        fault_api: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox");
+    let settings = Arc::new(connect_settings(
+        &public_url,
+        &sandbox.base_url,
+        Duration::from_secs(60),
+    ));
+    let defaults = AppOptions::new(&public_url);
+    let app = spawn_app_on(
+        listener,
+        db,
+        AppOptions {
+            connect: settings,
+            pool_size: options.pool_size,
+            ..defaults
+        },
+    )
+    .await;
+    for provider in ["sandbox-shop", "sandbox-crm"] {
+        app::domain::connections::apps::set_platform_app(
+            &app.pool,
+            &app.vault,
+            provider,
+            CLIENT_ID,
+            &secrecy::SecretString::from(CLIENT_SECRET),
+        )
+        .await
+        .expect("register the sandbox app");
+    }
+    let (vendor, _) = app
+        .vendor("Val Vendor", "val@vendor.test", "Northwind")
+        .await;
+    let admin = app.admin("ada@admin.test").await;
+    app.publish(
+        &vendor,
+        &admin,
+        "shop-to-store",
+        &recipe_form("Shop to store", &SHOP_TO_STORE),
+    )
+    .await;
+    app.publish(
+        &vendor,
+        &admin,
+        "shop-to-crm",
+        &recipe_form("Shop to CRM", &SHOP_TO_CRM),
+    )
+    .await;
+    let customer = app.user("Cora Customer", "cora@customer.test").await;
+    let tenant: Uuid = app
+        .create_org(&customer, "Cora Co", "customer")
+        .await
+        .parse()
+        .unwrap();
+    let shop = connect(&app, &customer, "sandbox-shop").await;
+    let crm = connect(&app, &customer, "sandbox-crm").await;
+    SyncEnv {
+        app,
+        sandbox,
+        vendor,
+        admin,
+        customer,
+        tenant,
+        shop,
+        crm,
+    }
+}
+
+/// How Patchbay reaches the sandbox: `{sandbox_url}` set, loopback let through.
+pub fn connect_settings(public_url: &str, sandbox_url: &str, timeout: Duration) -> ConnectSettings {
+    let http = connectors::http::HttpConfig {
+        allow: vec!["127.0.0.1/32".parse().unwrap()],
+        total_timeout: timeout,
+        read_timeout: timeout,
+        ..Default::default()
+    };
+    let vars =
+        std::collections::BTreeMap::from([("sandbox_url".to_owned(), sandbox_url.to_owned())]);
+    ConnectSettings::new(public_url, http, vars).unwrap()
+}
+
+/// Connects `provider` (a sandbox app) for `client`'s organization: the whole OAuth dance.
+pub async fn connect(app: &TestApp, client: &Client, provider: &str) -> Uuid {
+    let res = app
+        .start_connect(
+            client,
+            &[("provider", provider), ("return_to", "/connections")],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let (status, body) = app.call_json(client, "connections/continue", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let back = app.consent(body["url"].as_str().unwrap(), "approve").await;
+    connected_id(&app.callback(client, &back).await)
+}
+
+/// The install id in a wizard step's redirect (`/installs/{id}/setup/...`).
+fn install_of(res: &reqwest::Response) -> Uuid {
+    let location = res.headers()[header::LOCATION].to_str().unwrap();
+    location
+        .strip_prefix("/installs/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("unexpected redirect {location}"))
+        .parse()
+        .unwrap()
+}
+
+impl SyncEnv {
+    /// Installs `slug` through the wizard's steps with `triggers` and `schedule`; returns the
+    /// install's id (active, its first full sync queued).
+    pub async fn install(&self, slug: &str, triggers: &[&str], schedule: &str) -> Uuid {
+        let (app, c) = (&self.app, &self.customer);
+        let (shop, crm) = (self.shop.to_string(), self.crm.to_string());
+        let destination = if slug.contains("crm") {
+            crm.as_str()
+        } else {
+            ""
+        };
+        let res = app
+            .call(
+                c,
+                "installs/connections",
+                &[
+                    ("slug", slug),
+                    ("source", &shop),
+                    ("destination", destination),
+                ],
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{}",
+            res.text().await.unwrap()
+        );
+        let id = install_of(&res);
+        let sid = id.to_string();
+        let ok = |res: reqwest::Response| async move {
+            let status = res.status();
+            assert_eq!(status, StatusCode::OK, "{}", res.text().await.unwrap());
+        };
+        ok(app.call(c, "installs/settings", &[("id", &sid)]).await).await;
+        ok(app
+            .call(
+                c,
+                "installs/streams",
+                &[("id", &sid), ("streams[0]", "customers")],
+            )
+            .await)
+        .await;
+        let mut form: Vec<(String, String)> = vec![
+            ("id".into(), sid.clone()),
+            ("schedule".into(), schedule.into()),
+        ];
+        for (i, t) in triggers.iter().enumerate() {
+            form.push((format!("triggers[{i}]"), (*t).into()));
+        }
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        ok(app.call(c, "installs/schedule", &pairs).await).await;
+        let res = app.call(c, "installs/activate", &[("id", &sid)]).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{}",
+            res.text().await.unwrap()
+        );
+        id
+    }
+
+    /// An engine over the app's pool, named `worker`.
+    pub fn engine(&self, worker: &str, settings: EngineSettings) -> Engine {
+        Engine {
+            pool: self.app.pool.clone(),
+            vault: self.app.vault.clone(),
+            connect: self.app.connect.clone(),
+            settings: EngineSettings {
+                worker: worker.into(),
+                ..settings
+            },
+        }
+    }
+
+    /// Claims and runs due jobs one at a time until none is due; returns how they settled.
+    pub async fn drain(&self, engine: &Engine) -> Vec<Settled> {
+        let mut out = Vec::new();
+        loop {
+            let jobs = queue::claim(
+                &self.app.pool,
+                &engine.settings.worker,
+                1,
+                engine.settings.lease,
+            )
+            .await
+            .unwrap();
+            let Some(job) = jobs.into_iter().next() else {
+                return out;
+            };
+            out.push(engine.execute(job, &Control::never()).await);
+        }
+    }
+
+    /// A customer action on an install (`run_now`, `pause`, …), expected to succeed.
+    pub async fn action(&self, install: Uuid, action: &str) {
+        let res = self
+            .app
+            .call(
+                &self.customer,
+                "installs/action",
+                &[("id", &install.to_string()), ("action", action)],
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{action}: {}",
+            res.text().await.unwrap()
+        );
+    }
+
+    /// The install page as the customer's browser gets it.
+    pub async fn page(&self, install: Uuid) -> Value {
+        let (status, body) = self
+            .app
+            .call_json(
+                &self.customer,
+                "installs/get",
+                &[("id", &install.to_string())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Records of the install in the Patchbay store: (external id, data).
+    pub async fn store(&self, install: Uuid) -> Vec<(String, Value)> {
+        sqlx::query_as(
+            "select external_id, data from store_records where install_id = $1 order by external_id",
+        )
+        .bind(install)
+        .fetch_all(&self.app.admin_pool)
+        .await
+        .unwrap()
+    }
+
+    /// The install's attempts, oldest first: (outcome, written, unchanged, deleted, failed).
+    pub async fn runs(&self, install: Uuid) -> Vec<(String, i64, i64, i64, i64)> {
+        sqlx::query_as(
+            "select outcome, records_written, records_unchanged, records_deleted, records_failed \
+             from sync_runs where install_id = $1 order by id",
+        )
+        .bind(install)
+        .fetch_all(&self.app.admin_pool)
+        .await
+        .unwrap()
+    }
+
+    /// Live jobs of the install.
+    pub async fn jobs(&self, install: Uuid) -> i64 {
+        sqlx::query_scalar("select count(*) from sync_jobs where install_id = $1")
+            .bind(install)
+            .fetch_one(&self.app.admin_pool)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `check` holds (polling every 50 ms), or fails after `limit`.
+    pub async fn until<F, Fut>(&self, limit: Duration, what: &str, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The emails of the sandbox's records of `stream`.
+    pub fn sandbox_emails(&self, stream: &str) -> Vec<String> {
+        let mut emails: Vec<String> = self
+            .sandbox
+            .sandbox
+            .recent(stream, usize::MAX)
+            .iter()
+            .filter_map(|r| r["email"].as_str().map(str::to_owned))
+            .collect();
+        emails.sort();
+        emails
+    }
+}
+
+/// Runs a statement as the platform (system scope), for set-up.
+pub async fn as_system(pool: &PgPool, sql: &str) {
+    let mut tx = db::begin(pool, Scope::System).await.unwrap();
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
