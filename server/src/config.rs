@@ -173,6 +173,15 @@ pub struct WorkerArgs {
     /// Seconds shutdown waits for running syncs to hand their jobs back.
     #[arg(long, env = "PATCHBAY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// Milliseconds between the reaper's looks for expired leases (tests shorten it).
+    #[arg(
+        long,
+        env = "PATCHBAY_REAP_EVERY_MS",
+        default_value_t = 5000,
+        hide = true
+    )]
+    pub reap_every_ms: u64,
 }
 
 impl WorkerArgs {
@@ -191,7 +200,7 @@ impl WorkerArgs {
     pub fn engine(&self, worker: String) -> app::domain::sync::EngineSettings {
         app::domain::sync::EngineSettings {
             worker,
-            lease: std::time::Duration::from_secs(self.lease_secs.max(3)),
+            lease: std::time::Duration::from_secs(self.lease_secs.max(1)),
             batch_records: self.batch_records.clamp(1, 10_000),
             retry_base: std::time::Duration::from_millis(self.retry_base_ms),
             ..Default::default()
@@ -202,6 +211,7 @@ impl WorkerArgs {
         crate::worker::PoolConfig {
             concurrency: self.workers,
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+            reap_every: std::time::Duration::from_millis(self.reap_every_ms.max(50)),
             ..Default::default()
         }
     }

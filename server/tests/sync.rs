@@ -81,3 +81,132 @@ async fn changes_arrive_and_a_full_resync_sweeps_deleted_records(db: PgPool) {
     assert_eq!(keys.len(), 24);
     assert!(!keys.contains(&"cus_000007".to_owned()));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_crm_destination_gets_each_record_once_even_when_writes_are_redone(db: PgPool) {
+    let env = sync_env(
+        db,
+        SyncOptions {
+            seed: connectors::sandbox::SeedSizes {
+                customers: 30,
+                orders: 0,
+                contacts: 0,
+                companies: 2,
+            },
+            ..SyncOptions::default()
+        },
+    )
+    .await;
+    let install = env.install("shop-to-crm", &["manual"], "manual").await;
+    let engine = env.engine("w1", fast());
+    assert_eq!(env.drain(&engine).await, [Settled::Succeeded]);
+    assert_eq!(
+        env.sandbox_emails("contacts"),
+        env.sandbox_emails("customers")
+    );
+    let contact = env.sandbox.sandbox.recent("contacts", 1).remove(0);
+    let customer = env
+        .sandbox
+        .sandbox
+        .recent("customers", 100)
+        .into_iter()
+        .find(|c| c["email"] == contact["email"])
+        .unwrap();
+    assert_eq!(contact["name"], customer["first_name"]);
+
+    // As if every commit after the writes had been lost: Patchbay forgets what it wrote and
+    // reads everything again. The same writes carry the same idempotency keys, so the sandbox
+    // replays them instead of creating twins.
+    sqlx::query("delete from synced_records where install_id = $1")
+        .bind(install)
+        .execute(&env.app.admin_pool)
+        .await
+        .unwrap();
+    env.action(install, "resync").await;
+    assert_eq!(env.drain(&engine).await, [Settled::Succeeded]);
+    assert_eq!(env.sandbox.sandbox.count("contacts"), 30, "no twins");
+    assert_eq!(
+        env.sandbox_emails("contacts"),
+        env.sandbox_emails("customers")
+    );
+
+    // A change updates the contact it made.
+    let browser = reqwest::Client::new();
+    browser
+        .post(format!("{}/app/customers/cus_000004", env.sandbox.base_url))
+        .form(&[("email", "renamed@shop.test"), ("first_name", "Renamed")])
+        .send()
+        .await
+        .unwrap();
+    env.action(install, "run_now").await;
+    assert_eq!(env.drain(&engine).await, [Settled::Succeeded]);
+    assert_eq!(env.sandbox.sandbox.count("contacts"), 30);
+    assert!(env
+        .sandbox_emails("contacts")
+        .contains(&"renamed@shop.test".to_owned()));
+
+    // Deleted at the source, deleted at the destination by the next full sync.
+    env.sandbox.sandbox.delete("customers", "cus_000009");
+    env.action(install, "resync").await;
+    env.drain(&engine).await;
+    assert_eq!(env.sandbox.sandbox.count("contacts"), 29);
+    assert_eq!(
+        env.sandbox_emails("contacts"),
+        env.sandbox_emails("customers")
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn records_the_destination_refuses_are_quarantined_and_the_run_goes_on(db: PgPool) {
+    let env = sync_env(db, SyncOptions::default()).await;
+    let install = env.install("shop-to-crm", &["manual"], "manual").await;
+    // company_id must name an existing company: a last name never does, an empty one is null.
+    let res = env
+        .app
+        .call(
+            &env.customer,
+            "installs/mapping",
+            &[
+                ("id", &install.to_string()),
+                ("mapping[0][to]", "email"),
+                ("mapping[0][from]", "email"),
+                ("mapping[1][to]", "company_id"),
+                ("mapping[1][from]", "last_name"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let browser = reqwest::Client::new();
+    for id in ["cus_000001", "cus_000002", "cus_000003"] {
+        let res = browser
+            .post(format!("{}/app/customers/{id}", env.sandbox.base_url))
+            .form(&[("last_name", "")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success() || res.status().is_redirection());
+    }
+    env.drain(&env.engine("w1", fast())).await;
+    assert_eq!(env.runs(install).await, [("succeeded".into(), 3, 0, 0, 22)]);
+    assert_eq!(env.sandbox.sandbox.count("contacts"), 25 + 3);
+    let page = env.page(install).await;
+    let quarantined = page["quarantined"].as_array().unwrap();
+    assert_eq!(quarantined.len(), 20, "the page shows the newest 20");
+    assert!(
+        quarantined[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("company"),
+        "{}",
+        quarantined[0]
+    );
+    let kept: i64 =
+        sqlx::query_scalar("select count(*) from quarantined_records where install_id = $1")
+            .bind(install)
+            .fetch_one(&env.app.admin_pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, 22);
+    let events = page["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["kind"] == "quarantined"));
+}

@@ -22,6 +22,8 @@ pub const CLIENT_SECRET: &str = "sync-test-client-secret-Hq4n8Vd2";
 /// How [`sync_env`] sets things up.
 pub struct SyncOptions {
     pub seed: SeedSizes,
+    /// Specs to use instead of the built-in ones (a lower documented rate limit, say).
+    pub specs: Vec<connectors::spec::ProviderSpec>,
     /// The sandbox's own per-token limit (0: none).
     pub rate_limit_per_sec: u32,
     pub pool_size: u32,
@@ -32,6 +34,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             seed: SeedSizes::uniform(25),
+            specs: Vec::new(),
             rate_limit_per_sec: 0,
             pool_size: 10,
             access_token_ttl: Duration::from_secs(3600),
@@ -42,6 +45,8 @@ impl Default for SyncOptions {
 /// Patchbay, the sandbox, and a customer with both sandbox accounts connected.
 pub struct SyncEnv {
     pub app: TestApp,
+    /// The vault key the app seals with, for child processes.
+    pub key: secrecy::SecretString,
     pub sandbox: SandboxHandle,
     pub vendor: Client,
     pub admin: Client,
@@ -155,17 +160,18 @@ pub async fn sync_env(db: PgPool, options: SyncOptions) -> SyncEnv {
     })
     .await
     .expect("sandbox");
-    let settings = Arc::new(connect_settings(
-        &public_url,
-        &sandbox.base_url,
-        Duration::from_secs(60),
-    ));
+    let mut settings = connect_settings(&public_url, &sandbox.base_url, Duration::from_secs(60));
+    for spec in options.specs {
+        settings = settings.with_spec(spec);
+    }
+    let key = app::domain::vault::generate_key(1);
     let defaults = AppOptions::new(&public_url);
     let app = spawn_app_on(
         listener,
         db,
         AppOptions {
-            connect: settings,
+            connect: Arc::new(settings),
+            vault: Arc::new(app::domain::vault::Keyring::new(&key, &[]).unwrap()),
             pool_size: options.pool_size,
             ..defaults
         },
@@ -210,6 +216,7 @@ pub async fn sync_env(db: PgPool, options: SyncOptions) -> SyncEnv {
     let crm = connect(&app, &customer, "sandbox-crm").await;
     SyncEnv {
         app,
+        key,
         sandbox,
         vendor,
         admin,
@@ -264,7 +271,47 @@ fn install_of(res: &reqwest::Response) -> Uuid {
         .unwrap()
 }
 
+/// The built-in spec of `id`, changed by `edit`.
+pub fn spec_with(
+    id: &str,
+    edit: impl FnOnce(&mut connectors::spec::ProviderSpec),
+) -> connectors::spec::ProviderSpec {
+    let mut spec = connectors::spec::builtin_specs()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap();
+    edit(&mut spec);
+    spec
+}
+
 impl SyncEnv {
+    /// `patchbay worker` as a child process over the test's database and sandbox, with a short
+    /// lease, quick retries and a quick reaper; `extra` adds or overrides environment variables.
+    pub fn worker_process(&self, extra: &[(&str, &str)]) -> std::process::Child {
+        use secrecy::ExposeSecret;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"));
+        cmd.arg("worker")
+            .env("DATABASE_URL", database_url(&self.app.admin_pool))
+            .env("PATCHBAY_SECRET_KEY", self.key.expose_secret())
+            .env_remove("PATCHBAY_OLD_SECRET_KEYS")
+            .env("PATCHBAY_SANDBOX_URL", &self.sandbox.base_url)
+            .env("PATCHBAY_PUBLIC_URL", &self.app.public_url)
+            .env("PATCHBAY_WORKERS", "2")
+            .env("PATCHBAY_LEASE_SECS", "1")
+            .env("PATCHBAY_RETRY_BASE_MS", "50")
+            .env("PATCHBAY_REAP_EVERY_MS", "200")
+            .env("PATCHBAY_SHUTDOWN_GRACE_SECS", "10")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start patchbay worker")
+    }
+
     /// Installs `slug` through the wizard's steps with `triggers` and `schedule`; returns the
     /// install's id (active, its first full sync queued).
     pub async fn install(&self, slug: &str, triggers: &[&str], schedule: &str) -> Uuid {
@@ -337,6 +384,25 @@ impl SyncEnv {
                 ..settings
             },
         }
+    }
+
+    /// The worker pool in this process, `concurrency` jobs at once.
+    pub fn pool(
+        &self,
+        worker: &str,
+        settings: EngineSettings,
+        concurrency: usize,
+    ) -> server::worker::PoolHandle {
+        server::worker::spawn(
+            self.engine(worker, settings),
+            server::worker::PoolConfig {
+                concurrency,
+                reap_every: Duration::from_millis(200),
+                poll: Duration::from_millis(200),
+                refresh_sweep: false,
+                ..Default::default()
+            },
+        )
     }
 
     /// Claims and runs due jobs one at a time until none is due; returns how they settled.
