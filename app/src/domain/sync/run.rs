@@ -13,7 +13,7 @@ use connectors::engine::{
     later, Connection, Destination, Page, PageToken, ReadPosition, Source, SpecDestination,
     SpecSource,
 };
-use connectors::error::{ConnectorError, ErrorClass};
+use connectors::error::ErrorClass;
 use connectors::mapping::{CompiledMapping, Mapping};
 use connectors::spec::ProviderSpec;
 use connectors::ContentHash;
@@ -207,7 +207,7 @@ async fn read_ahead(
     budget: Arc<PgBudget>,
     stream: String,
     mut position: ReadPosition,
-    pages: mpsc::Sender<Result<Page, ConnectorError>>,
+    pages: mpsc::Sender<Result<Page, Failure>>,
 ) {
     loop {
         let mut result = source.read_page(&stream, &position).await;
@@ -230,13 +230,8 @@ async fn read_ahead(
                     result = source.read_page(&stream, &position).await;
                 }
                 Err(err) => {
-                    let err = match err {
-                        UseError::Provider(e) => e,
-                        other => {
-                            ConnectorError::transient(format!("refreshing credentials: {other}"))
-                        }
-                    };
-                    let _ = pages.send(Err(err)).await;
+                    // The refresh was refused: the connection now needs reconnecting.
+                    let _ = pages.send(Err(use_failure(err))).await;
                     return;
                 }
             }
@@ -246,7 +241,7 @@ async fn read_ahead(
             Err(_) => None,
         };
         let last = result.is_err() || next.is_none();
-        if pages.send(result).await.is_err() || last {
+        if pages.send(result.map_err(Failure::Provider)).await.is_err() || last {
             return;
         }
         position.page = next;
@@ -409,7 +404,7 @@ async fn sync_stream(
             high_water: run.high_water.clone(),
             ..Batch::default()
         };
-        let mut failed: Option<ConnectorError> = None;
+        let mut failed: Option<Failure> = None;
         while batch.items.len() + batch.refused.len() < engine.settings.batch_records
             && !batch.ended
         {
@@ -423,7 +418,7 @@ async fn sync_stream(
                     break;
                 }
                 None => {
-                    failed = Some(ConnectorError::transient("the page reader stopped"));
+                    failed = Some(Failure::Internal("the page reader stopped".into()));
                     break;
                 }
             }
@@ -434,12 +429,14 @@ async fn sync_stream(
             run.high_water = batch.high_water.clone();
             run.page = batch.next.clone();
         }
-        if let Some(err) = failed {
-            if let ErrorClass::RateLimited { retry_after } = err.class {
-                let wait = retry_after.unwrap_or(std::time::Duration::from_secs(30));
-                let _ = plan.budget.block_for(wait).await;
+        if let Some(failure) = failed {
+            if let Failure::Provider(err) = &failure {
+                if let ErrorClass::RateLimited { retry_after } = err.class {
+                    let wait = retry_after.unwrap_or(std::time::Duration::from_secs(30));
+                    let _ = plan.budget.block_for(wait).await;
+                }
             }
-            return Err(Failure::Provider(err));
+            return Err(failure);
         }
         if batch.ended {
             break;
