@@ -59,6 +59,10 @@ create policy installs_tenant on installs for all
 alter table sync_jobs add foreign key (tenant_id, install_id)
     references installs (tenant_id, id) on delete cascade;
 drop index sync_jobs_due;
+-- Failed attempts since the job last made progress (committed a batch). max_attempts bounds
+-- these, not all attempts: a sync that keeps moving forward through crashes or flaky errors is
+-- not a poison job, while one that fails before writing anything five times is.
+alter table sync_jobs add column idle_attempts int not null default 0;
 
 -- An active install's recurring schedule. The scheduler claims due rows with `skip locked` (no
 -- leader), enqueues the job and moves next_run_at past now in the same transaction, so a

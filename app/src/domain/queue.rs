@@ -90,6 +90,9 @@ pub struct ClaimedJob {
     pub kind: JobKind,
     /// Attempts that already ended without success (0 on the first run).
     pub attempt: i32,
+    /// Of those, the ones since the job last made progress: what `max_attempts` bounds, and
+    /// what the backoff grows with.
+    pub idle_attempts: i32,
     pub max_attempts: i32,
     /// Names this lease in every later call; a stale token gets [`QueueError::LeaseLost`].
     pub lease_token: Uuid,

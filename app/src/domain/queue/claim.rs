@@ -80,7 +80,7 @@ claimed as (
     from chosen c
     where j.tenant_id = c.tenant_id and j.id = c.id
     returning j.tenant_id, j.id, j.install_id, j.kind, j.attempt, j.max_attempts, j.lease_token,
-              j.lease_until, j.trigger, j.payload, j.created_at
+              j.lease_until, j.trigger, j.payload, j.created_at, j.idle_attempts
 ),
 served as (
     select tenant_id, count(*)::int as n from claimed group by tenant_id
@@ -105,6 +105,7 @@ type Row = (
     String,
     serde_json::Value,
     OffsetDateTime,
+    i32,
 );
 
 /// Claims up to `max` due jobs for `worker`, fairly across tenants, each leased for `lease`. The
@@ -141,12 +142,14 @@ pub async fn claim(
                 trigger,
                 payload,
                 created_at,
+                idle_attempts,
             )| {
                 Ok(ClaimedJob {
                     job: JobRef { tenant, id },
                     install,
                     kind,
                     attempt,
+                    idle_attempts,
                     max_attempts,
                     lease_token,
                     lease_until,

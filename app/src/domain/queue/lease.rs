@@ -53,6 +53,7 @@ struct Taken {
     trigger: String,
     priority: i16,
     attempt: i32,
+    idle_attempts: i32,
     max_attempts: i32,
     cancel_requested: bool,
     payload: serde_json::Value,
@@ -72,10 +73,11 @@ type TakenRow = (
     serde_json::Value,
     OffsetDateTime,
     Uuid,
+    i32,
 );
 
 const TAKEN_COLUMNS: &str = "tenant_id, id, install_id, kind, trigger, priority, attempt, \
-     max_attempts, cancel_requested_at is not null, payload, created_at, lease_token";
+     max_attempts, cancel_requested_at is not null, payload, created_at, lease_token, idle_attempts";
 
 impl Taken {
     fn from_row(r: TakenRow) -> Self {
@@ -94,6 +96,7 @@ impl Taken {
             payload: r.9,
             created_at: r.10,
             lease_token: r.11,
+            idle_attempts: r.12,
         }
     }
 
@@ -293,14 +296,14 @@ async fn settle(
     count_attempt: bool,
 ) -> Result<(Retried, (Uuid, i32, i32)), QueueError> {
     let tenant = taken.job.tenant;
-    if count_attempt && taken.attempt + 1 >= taken.max_attempts {
+    if count_attempt && taken.idle_attempts + 1 >= taken.max_attempts {
         return Ok((Retried::Dead(taken.dead()?), (tenant, -1, 0)));
     }
     if taken.cancel_requested {
         return Ok((Retried::Cancelled, (tenant, -1, 0)));
     }
-    let attempt = taken.attempt + i32::from(count_attempt);
-    if requeue(conn, &taken, attempt, run_at).await? {
+    let counted = i32::from(count_attempt);
+    if requeue(conn, &taken, counted, run_at).await? {
         Ok((Retried::Requeued, (tenant, -1, 1)))
     } else {
         Ok((Retried::Merged, (tenant, -1, 0)))
@@ -362,7 +365,8 @@ async fn take(
     row.map(Taken::from_row).ok_or(QueueError::LeaseLost)
 }
 
-/// Puts a taken job back as queued under its own id, as attempt `attempt`, unless a queued
+/// Puts a taken job back as queued under its own id, `counted` (0 or 1) attempts further on,
+/// unless a queued
 /// twin exists. The row was deleted and is inserted again rather than updated: an update would
 /// fail on the dedupe index when a twin was enqueued concurrently, whereas `on conflict do
 /// nothing` waits for that twin's transaction and then simply yields. Returns whether it was
@@ -370,14 +374,14 @@ async fn take(
 async fn requeue(
     conn: &mut PgConnection,
     t: &Taken,
-    attempt: i32,
+    counted: i32,
     run_at: Option<OffsetDateTime>,
 ) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "insert into sync_jobs (tenant_id, id, install_id, kind, state, trigger, run_at, \
-             priority, attempt, max_attempts, payload, created_at) \
+             priority, attempt, idle_attempts, max_attempts, payload, created_at) \
          overriding system value \
-         values ($1, $2, $3, $4, 'queued', $5, coalesce($6, now()), $7, $8, $9, $10, $11) \
+         values ($1, $2, $3, $4, 'queued', $5, coalesce($6, now()), $7, $8, $9, $10, $11, $12) \
          on conflict (install_id, kind, state) do nothing",
     )
     .bind(t.job.tenant)
@@ -387,7 +391,8 @@ async fn requeue(
     .bind(&t.trigger)
     .bind(run_at)
     .bind(t.priority)
-    .bind(attempt)
+    .bind(t.attempt + counted)
+    .bind(t.idle_attempts + counted)
     .bind(t.max_attempts)
     .bind(&t.payload)
     .bind(t.created_at)

@@ -319,7 +319,7 @@ impl Engine {
         class: ErrorClass,
         message: String,
     ) -> Result<Settled, Failure> {
-        let at = OffsetDateTime::now_utc() + self.backoff(job.attempt);
+        let at = OffsetDateTime::now_utc() + self.backoff(job.idle_attempts);
         let retried = queue::retry(&self.pool, job.job, job.lease_token, at).await?;
         self.after_retry(job.job.tenant, run_id, retried, at, class, message)
             .await

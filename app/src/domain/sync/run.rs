@@ -465,10 +465,12 @@ impl Drop for AbortOnDrop {
 }
 
 /// Renews the lease inside a batch's transaction, or fails it when the lease is gone: what
-/// keeps a worker that lost its job from writing after the one that has it now.
+/// keeps a worker that lost its job from writing after the one that has it now. A committed batch
+/// is progress: the job's idle attempts start counting again from zero.
 async fn fence(conn: &mut PgConnection, engine: &Engine, job: &ClaimedJob) -> Result<(), Failure> {
     let held = sqlx::query(
-        "update sync_jobs set lease_until = greatest(lease_until, now() + $4 * interval '1 millisecond') \
+        "update sync_jobs set lease_until = greatest(lease_until, now() + $4 * interval '1 millisecond'), \
+             idle_attempts = 0 \
          where tenant_id = $1 and id = $2 and lease_token = $3 and state = 'running'",
     )
     .bind(job.job.tenant)
