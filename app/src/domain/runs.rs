@@ -392,10 +392,10 @@ pub async fn timeline(
     limit: i64,
 ) -> sqlx::Result<Vec<EventView>> {
     let rows: Vec<(String, f64, String, String)> = sqlx::query_as(&format!(
-        "select * from (select to_char(at at time zone 'utc', {STAMP}), \
-                extract(epoch from now() - at)::float8, kind, message \
+        "select t, ago, kind, message from (select id, to_char(at at time zone 'utc', {STAMP}) as t, \
+                extract(epoch from now() - at)::float8 as ago, kind, message \
          from run_events where tenant_id = $1 and run_id = $2 order by id desc limit $3) e \
-         order by 1"
+         order by id"
     ))
     .bind(tenant)
     .bind(run)

@@ -344,6 +344,7 @@ fn FeatureToggle(page: ListingPage, feature: ServerAction<SetFeatured>) -> impl 
 #[component]
 pub fn ListingView(page: ListingPage, connect: bool) -> AnyView {
     let connect_href = format!("/marketplace/{}/connect", page.slug);
+    let install_href = format!("/installs/new/{}", page.slug);
     let schedules: Vec<String> = page
         .allowed_schedules
         .iter()
@@ -371,9 +372,12 @@ pub fn ListingView(page: ListingPage, connect: bool) -> AnyView {
                 </div>
                 <div class="listing-hero-actions">
                     {if connect {
-                        view! { <a class="button button-large" href=connect_href>"Connect"</a> }.into_any()
+                        view! {
+                            <a class="button button-large" href=install_href>"Install"</a>
+                            <a class="button button-ghost" href=connect_href>"Connect accounts"</a>
+                        }.into_any()
                     } else {
-                        view! { <span class="button button-large" aria-disabled="true">"Connect"</span> }.into_any()
+                        view! { <span class="button button-large" aria-disabled="true">"Install"</span> }.into_any()
                     }}
                     <p class="muted small">{format!("{} → {}", page.source_name, page.destination_name)}</p>
                 </div>

@@ -421,8 +421,9 @@ pub fn ListingConnectPage() -> impl IntoView {
                         {connected.then(|| view! { <div class="alert alert-success" role="status">"Connected."</div> })}
                         {all_set.then(|| view! {
                             <div class="alert alert-success" role="status">
-                                "Every account this integration needs is connected. Installing it (what to sync, the mapping and the schedule) comes next; your connections are listed under "
-                                <a href="/connections">"Connections"</a>"."
+                                "Every account this integration needs is connected. "
+                                <a href=format!("/installs/new/{}", page.slug)>"Install it"</a>
+                                " to choose what syncs, the mapping and the schedule."
                             </div>
                         })}
                         <ConnectErrors start fields_action />

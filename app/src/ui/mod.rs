@@ -8,6 +8,7 @@ mod connections;
 mod editor;
 mod editor_recipe;
 mod forms;
+mod installs;
 mod layout;
 mod orgs;
 mod pages;
@@ -15,6 +16,7 @@ mod provider_apps;
 mod review;
 mod session;
 mod vendor;
+mod wizard;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
@@ -102,7 +104,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("connect/failed") view=connections::FailedPage ssr=SsrMode::Async />
                     <Route path=path!("admin/apps") view=provider_apps::PlatformAppsPage ssr=SsrMode::Async />
                     <Route path=path!("vendor/apps") view=provider_apps::VendorAppsPage ssr=SsrMode::Async />
-                    <Route path=path!("installs") view=pages::Installs ssr=SsrMode::Async />
+                    <Route path=path!("installs") view=installs::InstallsPage ssr=SsrMode::Async />
+                    <Route path=path!("installs/new/:slug") view=wizard::NewInstallPage ssr=SsrMode::Async />
+                    <Route path=path!("installs/:id/setup/:step") view=wizard::SetupPage ssr=SsrMode::Async />
+                    <Route path=path!("installs/:id") view=installs::InstallDetailPage ssr=SsrMode::Async />
                     <Route path=path!("vendor") view=vendor::VendorPage ssr=SsrMode::Async />
                     <Route path=path!("vendor/listings/:id") view=editor::EditorPage ssr=SsrMode::Async />
                     <Route path=path!("admin") view=pages::Admin ssr=SsrMode::Async />

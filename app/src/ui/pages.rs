@@ -115,29 +115,6 @@ where
     })
 }
 
-#[component]
-pub fn Installs() -> impl IntoView {
-    view! {
-        <Title text="My installs" />
-        {console_for(OrgKind::Customer, |info| {
-            view! {
-                <header class="page-header">
-                    <div>
-                        <p class="eyebrow">{info.active().map(|o| o.name.clone())}</p>
-                        <h1>"My installs"</h1>
-                    </div>
-                </header>
-                <div class="panel empty-state">
-                    <h2>"Nothing installed yet"</h2>
-                    <p>"Pick an integration in the marketplace to connect your apps and start syncing."</p>
-                    <a class="button" href="/marketplace">"Browse the marketplace"</a>
-                </div>
-            }
-            .into_any()
-        })}
-    }
-}
-
 /// A page for platform admins; everyone else gets the 403 page.
 pub fn admins_only<F, V>(body: F) -> impl IntoView
 where

@@ -30,6 +30,8 @@ const MAX_QUARANTINE_BYTES: usize = 64 * 1024;
 const QUARANTINE_EVENTS: usize = 20;
 /// Pages the reader may fetch ahead of the writer.
 const READ_AHEAD: usize = 2;
+/// Most records per batch written to a provider destination.
+const PROVIDER_BATCH: usize = 100;
 /// Records swept per statement (short transactions).
 const SWEEP_BATCH: i64 = 5000;
 
@@ -397,6 +399,13 @@ async fn sync_stream(
     // The reader stops when the receiver goes, whichever way this function returns.
     let _reader = AbortOnDrop(reader);
     let sink_is_store = matches!(plan.sink, Sink::Store { .. });
+    // A provider destination takes records one request at a time: smaller batches show progress
+    // sooner and leave less to redo after a crash.
+    let batch_limit = if sink_is_store {
+        engine.settings.batch_records
+    } else {
+        engine.settings.batch_records.min(PROVIDER_BATCH)
+    };
     let mut page_number = 0;
     let mut seen = 0i64;
     loop {
@@ -405,9 +414,7 @@ async fn sync_stream(
             ..Batch::default()
         };
         let mut failed: Option<Failure> = None;
-        while batch.items.len() + batch.refused.len() < engine.settings.batch_records
-            && !batch.ended
-        {
+        while batch.items.len() + batch.refused.len() < batch_limit && !batch.ended {
             match rx_pages.recv().await {
                 Some(Ok(page)) => {
                     page_number += 1;
