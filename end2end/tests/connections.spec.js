@@ -28,7 +28,7 @@ test("a customer connects the sandbox from a listing, loses access, and reconnec
 
   // From the listing to its connect page.
   await visit(page, testInfo, `/marketplace/${LISTING}`);
-  await page.getByRole("link", { name: "Connect", exact: true }).click();
+  await page.getByRole("link", { name: "Connect accounts", exact: true }).click();
   await expect(page.getByRole("heading", { level: 1, name: /Connect the accounts .* uses/ })).toBeVisible();
   await ready(page, testInfo);
   const crm = page.locator('section[data-provider="sandbox-crm"]');

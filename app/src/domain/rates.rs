@@ -21,25 +21,59 @@ pub struct Bucket {
     pub burst: f64,
 }
 
+/// The share of a documented quota Patchbay spends. Requests taken evenly from a bucket do not
+/// arrive evenly at the provider (scheduling and network jitter bunch them), and a budget set
+/// exactly at the provider's limit runs into 429s at those bunches; the rest also leaves room for
+/// the account's other clients.
+pub const QUOTA_SHARE: f64 = 0.9;
+
 /// The buckets a connection's requests take from: its own, from the spec's documented quota,
-/// and its OAuth app's, when the spec documents an app-wide quota.
+/// and its OAuth app's, when the spec documents an app-wide quota; each at [`QUOTA_SHARE`].
 pub fn buckets(spec: &ProviderSpec, connection: Uuid, app: Option<Uuid>) -> Vec<Bucket> {
     let Some(limit) = &spec.rate_limit else {
         return Vec::new();
     };
-    let mut out = vec![Bucket {
-        key: format!("conn:{connection}"),
-        rate: f64::from(limit.requests) / f64::from(limit.per_secs),
-        burst: f64::from(limit.requests).max(1.0),
-    }];
+    let bucket = |key: String, requests: u32, per_secs: u32| Bucket {
+        key,
+        rate: QUOTA_SHARE * f64::from(requests) / f64::from(per_secs),
+        burst: (QUOTA_SHARE * f64::from(requests)).floor().max(1.0),
+    };
+    let mut out = vec![bucket(
+        format!("conn:{connection}"),
+        limit.requests,
+        limit.per_secs,
+    )];
     if let (Some(app), Some(n), Some(secs)) = (app, limit.app_requests, limit.app_per_secs) {
-        out.push(Bucket {
-            key: format!("app:{app}"),
-            rate: f64::from(n) / f64::from(secs),
-            burst: f64::from(n).max(1.0),
-        });
+        out.push(bucket(format!("app:{app}"), n, secs));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_keep_a_margin_under_the_documented_quota() {
+        let spec = connectors::spec::builtin_specs()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == "sandbox-shop")
+            .unwrap();
+        let (conn, app) = (Uuid::nil(), Uuid::max());
+        let b = buckets(&spec, conn, Some(app));
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].key, format!("conn:{conn}"));
+        assert!(
+            (b[0].rate - 45.0).abs() < 1e-9 && b[0].burst == 45.0,
+            "{b:?}"
+        );
+        assert!(
+            (b[1].rate - 180.0).abs() < 1e-9 && b[1].burst == 180.0,
+            "{b:?}"
+        );
+        assert_eq!(buckets(&spec, conn, None).len(), 1, "no app, no app bucket");
+    }
 }
 
 /// How long a sync spent waiting for its budget.
