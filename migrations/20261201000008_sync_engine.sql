@@ -59,10 +59,20 @@ create policy installs_tenant on installs for all
 alter table sync_jobs add foreign key (tenant_id, install_id)
     references installs (tenant_id, id) on delete cascade;
 drop index sync_jobs_due;
+-- Every query finds a job by its primary key (tenant_id, id); the extra unique index on id alone
+-- cost an index entry on every insert and every state change.
+alter table sync_jobs drop constraint sync_jobs_id_key;
 -- Failed attempts since the job last made progress (committed a batch). max_attempts bounds
 -- these, not all attempts: a sync that keeps moving forward through crashes or flaky errors is
 -- not a poison job, while one that fails before writing anything five times is.
 alter table sync_jobs add column idle_attempts int not null default 0;
+-- When the tenant's oldest queued job is due, so that the fair claim finds the tenants with due
+-- work without looking into every tenant's queue. Enqueue lowers it to the new job's run_at;
+-- the claim reads it again from the queue for every tenant it locks; '-infinity' (also the
+-- default) means "look again at the next claim".
+alter table tenant_slots add column next_run_at timestamptz not null default '-infinity';
+-- The line the fair claim reads tenants in.
+create index tenant_slots_line on tenant_slots (last_served, tenant_id);
 
 -- An active install's recurring schedule. The scheduler claims due rows with `skip locked` (no
 -- leader), enqueues the job and moves next_run_at past now in the same transaction, so a
@@ -335,4 +345,119 @@ create function block_rate_buckets(keys text[], until timestamptz)
     as $$
     update rate_buckets set blocked_until = greatest(coalesce(blocked_until, until), until)
     where key = any (keys)
+$$;
+
+-- One cycle of a worker: completes the jobs it finished and claims its next batch, in one
+-- statement, so that a worker of short jobs pays one round trip and one commit per batch. The
+-- statements and the reasons behind them are documented where the queue is (`app::domain::queue`,
+-- `claim.rs` and `lease.rs`); they live here so that the claim sees the slots the completion freed
+-- (two statements, one function) and the whole cycle needs no transaction around it. The function
+-- takes the platform's scope for its own statements only and puts the caller's back.
+create function queue_cycle(p_worker text, p_max bigint, p_lease_ms double precision,
+                            p_tenants uuid[], p_ids bigint[], p_tokens uuid[])
+    returns table (done boolean, tenant_id uuid, id bigint, install_id uuid, kind text,
+                   attempt int, idle_attempts int, max_attempts int, lease_token uuid,
+                   lease_until timestamptz, trigger text, payload jsonb, created_at timestamptz)
+    language plpgsql
+    as $$
+#variable_conflict use_column
+declare
+    previous text := coalesce(current_setting('app.system', true), '');
+begin
+    perform set_config('app.system', 'on', true);
+    if cardinality(p_ids) > 0 then
+        return query
+with gone as (
+    delete from sync_jobs
+    where (tenant_id, id, lease_token) in (
+              select * from unnest(p_tenants::uuid[], p_ids::bigint[], p_tokens::uuid[]))
+      and state = 'running'
+    returning tenant_id, id, lease_token
+),
+counts as (
+    select tenant_id, count(*)::int as n from gone group by tenant_id
+),
+locked as (
+    select s.tenant_id from tenant_slots s
+    where s.tenant_id in (select tenant_id from counts)
+    order by s.tenant_id
+    for update
+),
+bumped as (
+    update tenant_slots s set running = s.running - c.n
+    from counts c, locked l
+    where s.tenant_id = c.tenant_id and l.tenant_id = c.tenant_id
+)
+select true, g.tenant_id, g.id, null::uuid, null::text, null::int, null::int, null::int,
+       g.lease_token, null::timestamptz, null::text, null::jsonb, null::timestamptz
+from gone g;
+    end if;
+    if p_max > 0 then
+        return query
+with tenants as (
+    select s.tenant_id, s.max_running - s.running as free, s.last_served
+    from tenant_slots s
+    where s.running < s.max_running and s.queued > 0 and s.next_run_at <= now()
+    order by s.last_served, s.tenant_id
+    limit p_max
+    for update of s skip locked
+),
+share as (
+    select p_max - count(*) + 1 as n from tenants
+),
+picks as (
+    select t.tenant_id, j.id, j.install_id, t.last_served,
+           row_number() over (partition by t.tenant_id order by j.run_at, j.id) as turn
+    from tenants t
+    cross join share
+    cross join lateral (
+        select q.id, q.run_at, q.install_id
+        from sync_jobs q
+        where q.tenant_id = t.tenant_id and q.state = 'queued' and q.run_at <= now()
+          and not exists (select 1 from sync_jobs r
+                          where r.install_id = q.install_id and r.state = 'running')
+        order by q.run_at, q.id
+        limit least(t.free, share.n)
+        for update of q skip locked
+    ) j
+),
+chosen as (
+    select tenant_id, id from (
+        select p.*, row_number() over (partition by install_id order by turn) as nth from picks p
+    ) p
+    where nth = 1
+    order by turn, last_served, tenant_id limit p_max
+),
+claimed as (
+    update sync_jobs j
+    set state = 'running', lease_token = gen_random_uuid(),
+        lease_until = now() + p_lease_ms * interval '1 millisecond', worker = p_worker
+    from chosen c
+    where j.tenant_id = c.tenant_id and j.id = c.id
+    returning j.tenant_id, j.id, j.install_id, j.kind, j.attempt, j.max_attempts, j.lease_token,
+              j.lease_until, j.trigger, j.payload, j.created_at, j.idle_attempts
+),
+served as (
+    select tenant_id, count(*)::int as n from claimed group by tenant_id
+),
+bumped as (
+    update tenant_slots s
+    set running = s.running + coalesce(served.n, 0),
+        queued = s.queued - coalesce(served.n, 0),
+        last_served = case when served.n is null then s.last_served else now() end,
+        next_run_at = coalesce(
+            (select q.run_at from sync_jobs q
+             where q.tenant_id = s.tenant_id and q.state = 'queued'
+               and q.id <> all (array(select id from claimed))
+             order by q.run_at, q.id limit 1),
+            'infinity')
+    from tenants t left join served on served.tenant_id = t.tenant_id
+    where s.tenant_id = t.tenant_id
+)
+select false, c.tenant_id, c.id, c.install_id, c.kind, c.attempt, c.idle_attempts,
+       c.max_attempts, c.lease_token, c.lease_until, c.trigger, c.payload, c.created_at
+from claimed c;
+    end if;
+    perform set_config('app.system', previous, true);
+end
 $$;

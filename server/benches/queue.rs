@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(recreate(&options, PGBENCH_DB))?;
     let pgbench_tps = pgbench(&options)?;
 
-    let (jobs_per_sec, single_per_sec, batch1_per_sec, enqueue_per_sec) = runtime.block_on(async {
+    let (jobs_per_sec, many_per_sec, single_per_sec, batch1_per_sec, enqueue_per_sec) = runtime.block_on(async {
         recreate(&options, QUEUE_DB).await?;
         server::db::prepare(&queue_url).await?;
         let mut admin = PgConnection::connect(&queue_url).await?;
@@ -63,12 +63,17 @@ fn main() -> anyhow::Result<()> {
             .await?;
         anyhow::ensure!(sync == "on", "synchronous_commit is {sync}, not on");
         let pool = server::db::app_pool(&queue_url, WORKERS as u32).await?;
-        let tenants = tenants(&mut admin).await?;
+        tenants(&mut admin).await?;
+        let for_enqueue = installs(&mut admin, 1_000).await?;
 
-        let enqueue_per_sec = enqueue_rate(&pool, &tenants).await?;
+        let enqueue_per_sec = enqueue_rate(&pool, &for_enqueue).await?;
         reset(&mut admin).await?;
         seed(&mut admin).await?;
-        let jobs_per_sec = drain(&pool, 8, Complete::Many).await?;
+        let batch: usize = std::env::var("BENCH_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(8);
+        let jobs_per_sec = drain(&pool, batch, Complete::Cycle).await?;
+        reset(&mut admin).await?;
+        seed(&mut admin).await?;
+        let many_per_sec = drain(&pool, batch, Complete::Many).await?;
         reset(&mut admin).await?;
         seed(&mut admin).await?;
         let single_per_sec = drain(&pool, 8, Complete::EachAlone).await?;
@@ -86,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(bad == 0, "{bad} tenants' counters disagree with their jobs");
         pool.close().await;
         drop(admin);
-        anyhow::Ok((jobs_per_sec, single_per_sec, batch1_per_sec, enqueue_per_sec))
+        anyhow::Ok((jobs_per_sec, many_per_sec, single_per_sec, batch1_per_sec, enqueue_per_sec))
     })?;
 
     runtime.block_on(async {
@@ -103,6 +108,7 @@ fn main() -> anyhow::Result<()> {
     println!("bench: queue_enqueue_per_sec = {enqueue_per_sec:.0} jobs/s");
     println!("bench: queue_jobs_per_sec_batch1 = {batch1_per_sec:.0} jobs/s");
     println!("bench: queue_jobs_per_sec_single_complete = {single_per_sec:.0} jobs/s");
+    println!("bench: queue_jobs_per_sec_complete_many = {many_per_sec:.0} jobs/s");
     println!("bench: queue_jobs_per_sec = {jobs_per_sec:.0} jobs/s");
     println!("bench: pgbench_tps = {pgbench_tps:.0} tps");
     println!(
@@ -186,16 +192,42 @@ async fn reset(conn: &mut PgConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The backlog: [`BACKLOG_PER_TENANT`] due jobs per tenant, interleaved in time, with the
-/// counters enqueue keeps; then what autovacuum would do.
+/// A stub listing (jobs belong to installs, and installs to a listing version the queue never
+/// reads) and `per_tenant` installs for every bench tenant; returns them as (tenant, install).
+async fn installs(conn: &mut PgConnection, per_tenant: i32) -> anyhow::Result<Vec<(Uuid, Uuid)>> {
+    Ok(sqlx::query_as(
+        "with v as (insert into organizations (id, kind, name) \
+                    values (gen_random_uuid(), 'vendor', 'Bench vendor') returning id), \
+         l as (insert into listings (id, vendor_org_id, slug, name) \
+               select gen_random_uuid(), v.id, 'bench-' || substr(md5(random()::text), 1, 12), 'Bench' \
+               from v returning id, vendor_org_id), \
+         lv as (insert into listing_versions (id, listing_id, vendor_org_id, number, name, recipe) \
+                select gen_random_uuid(), l.id, l.vendor_org_id, 1, 'Bench', '{}' from l \
+                returning id, listing_id) \
+         insert into installs (tenant_id, listing_id, listing_version_id, status) \
+         select o.id, lv.listing_id, lv.id, 'active' \
+         from organizations o cross join lv cross join generate_series(1, $1) \
+         where o.kind = 'customer' returning tenant_id, id",
+    )
+    .bind(per_tenant)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The backlog: [`BACKLOG_PER_TENANT`] due jobs per tenant (one per install), interleaved in
+/// time, with the counters enqueue keeps; then what autovacuum would do.
 async fn seed(conn: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::query("delete from installs")
+        .execute(&mut *conn)
+        .await?;
+    installs(conn, BACKLOG_PER_TENANT).await?;
     sqlx::query(
         "insert into sync_jobs (tenant_id, install_id, kind, state, trigger, run_at) \
-         select o.id, gen_random_uuid(), 'incremental', 'queued', 'schedule', \
-                now() - interval '1 hour' + g * interval '1 millisecond' \
-         from organizations o, generate_series(1, $1) g",
+         select tenant_id, id, 'incremental', 'queued', 'schedule', \
+                now() - interval '1 hour' + \
+                row_number() over (partition by tenant_id order by id) * interval '1 millisecond' \
+         from installs",
     )
-    .bind(BACKLOG_PER_TENANT)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -213,6 +245,9 @@ async fn seed(conn: &mut PgConnection) -> anyhow::Result<()> {
 /// How a worker completes the batch it claimed.
 #[derive(Debug, Clone, Copy)]
 enum Complete {
+    /// The batch completed together with the next claim: `queue::cycle`, one commit per batch
+    /// (what the worker pool does).
+    Cycle,
     /// One `queue::complete_many` for the batch: one commit.
     Many,
     /// One `queue::complete` per job: one commit each.
@@ -233,8 +268,25 @@ async fn drain(pool: &PgPool, batch: usize, how: Complete) -> anyhow::Result<f64
         let empty = empty.clone();
         tasks.push(tokio::spawn(async move {
             let name = format!("bench-{w}");
+            // No-op jobs are done as soon as they are claimed; with `Cycle` they are completed
+            // by the next claim.
+            let mut finished: Vec<(queue::JobRef, Uuid)> = Vec::new();
             while Instant::now() < deadline {
-                let jobs = queue::claim(&pool, &name, batch, LEASE).await?;
+                let jobs = match how {
+                    Complete::Cycle => {
+                        let (results, jobs) =
+                            queue::cycle(&pool, &name, &finished, batch, LEASE).await?;
+                        for result in results {
+                            result?;
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        finished = jobs.iter().map(|j| (j.job, j.lease_token)).collect();
+                        jobs
+                    }
+                    Complete::Many | Complete::EachAlone => {
+                        queue::claim(&pool, &name, batch, LEASE).await?
+                    }
+                };
                 if jobs.is_empty() {
                     // Every tenant with free slots is being claimed by others this instant; back
                     // off briefly, as the worker pool's poll would, instead of spinning.
@@ -243,6 +295,7 @@ async fn drain(pool: &PgPool, batch: usize, how: Complete) -> anyhow::Result<f64
                     continue;
                 }
                 match how {
+                    Complete::Cycle => {}
                     Complete::Many => {
                         let finished: Vec<_> =
                             jobs.iter().map(|j| (j.job, j.lease_token)).collect();
@@ -278,8 +331,8 @@ async fn drain(pool: &PgPool, batch: usize, how: Complete) -> anyhow::Result<f64
     Ok(n as f64 / elapsed)
 }
 
-/// 16 tasks enqueueing distinct jobs for 5 s: jobs/s.
-async fn enqueue_rate(pool: &PgPool, tenants: &[Uuid]) -> anyhow::Result<f64> {
+/// 16 tasks enqueueing distinct jobs (one per install) for 5 s: jobs/s.
+async fn enqueue_rate(pool: &PgPool, installs: &[(Uuid, Uuid)]) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(5);
@@ -287,15 +340,17 @@ async fn enqueue_rate(pool: &PgPool, tenants: &[Uuid]) -> anyhow::Result<f64> {
     for w in 0..WORKERS {
         let pool = pool.clone();
         let done = done.clone();
-        let tenants = tenants.to_vec();
+        let installs = installs.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut i = w;
             while Instant::now() < deadline {
+                let (tenant, install) = installs[i % installs.len()];
+                anyhow::ensure!(i < installs.len(), "too few installs for the enqueue run");
                 queue::enqueue(
                     &pool,
                     NewJob {
-                        tenant: tenants[i % tenants.len()],
-                        install: Uuid::new_v4(),
+                        tenant,
+                        install,
                         kind: JobKind::Incremental,
                         trigger: "schedule".into(),
                         run_at: None,

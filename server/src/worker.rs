@@ -71,8 +71,10 @@ impl PoolHandle {
     }
 }
 
-/// Starts a pool over `engine`.
-pub fn spawn(engine: Engine, config: PoolConfig) -> PoolHandle {
+/// Starts a pool over `engine`. Its succeeded jobs are completed together with the pool's next
+/// claim (one statement for both), so the engine leaves them to the pool.
+pub fn spawn(mut engine: Engine, config: PoolConfig) -> PoolHandle {
+    engine.settings.defer_completion = true;
     let (shutdown, watch_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     if config.concurrency > 0 {
@@ -169,11 +171,57 @@ async fn sweep(pool: sqlx::PgPool, vault: Arc<Keyring>, connect: Arc<ConnectSett
 
 /// The stop signals of this pool's running jobs, by job id.
 type Running = Arc<Mutex<HashMap<i64, watch::Sender<Option<Stop>>>>>;
+/// Succeeded jobs waiting to be completed by the next cycle.
+type Finished = Arc<Mutex<Vec<(queue::JobRef, uuid::Uuid)>>>;
+
+fn take(finished: &Finished) -> Vec<(queue::JobRef, uuid::Uuid)> {
+    std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Completes `done` and claims up to `want` jobs; on a database error the completions are kept
+/// for the next try.
+async fn cycle(
+    engine: &Engine,
+    finished: &Finished,
+    done: Vec<(queue::JobRef, uuid::Uuid)>,
+    want: usize,
+) -> Vec<ClaimedJob> {
+    match queue::cycle(
+        &engine.pool,
+        &engine.settings.worker,
+        &done,
+        want,
+        engine.settings.lease,
+    )
+    .await
+    {
+        Ok((completed, claimed)) => {
+            for ((job, _), result) in done.iter().zip(completed) {
+                if result.is_err() {
+                    tracing::warn!(
+                        job = job.id,
+                        "a finished job's lease was lost before it was completed"
+                    );
+                }
+            }
+            claimed
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "claiming jobs failed; trying again shortly");
+            finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(done);
+            Vec::new()
+        }
+    }
+}
 
 async fn claim_loop(engine: Engine, config: PoolConfig, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(config.concurrency));
     let freed = Arc::new(Notify::new());
     let running: Running = Arc::default();
+    let finished: Finished = Arc::default();
     let mut jobs = JoinSet::new();
     let mut wakeups = None;
     loop {
@@ -188,36 +236,34 @@ async fn claim_loop(engine: Engine, config: PoolConfig, mut shutdown: watch::Rec
         }
         let free = slots.available_permits();
         let mut full_batch = false;
-        if free > 0 {
+        let done = take(&finished);
+        if free > 0 || !done.is_empty() {
             let want = free.min(config.claim_batch);
-            match queue::claim(
-                &engine.pool,
-                &engine.settings.worker,
-                want,
-                engine.settings.lease,
-            )
-            .await
-            {
-                Ok(claimed) => {
-                    full_batch = claimed.len() == want;
-                    for job in claimed {
-                        let Ok(permit) = slots.clone().try_acquire_owned() else {
-                            // Cannot happen (we claimed at most the free slots); hand it back.
-                            let _ = queue::release(&engine.pool, job.job, job.lease_token).await;
-                            continue;
-                        };
-                        let (engine, running, freed) =
-                            (engine.clone(), running.clone(), freed.clone());
-                        jobs.spawn(async move {
-                            run_job(&engine, job, &running).await;
-                            drop(permit);
-                            freed.notify_one();
-                        });
+            let claimed = cycle(&engine, &finished, done, want).await;
+            full_batch = want > 0 && claimed.len() == want;
+            for job in claimed {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    // Cannot happen (we claimed at most the free slots); hand it back.
+                    let _ = queue::release(&engine.pool, job.job, job.lease_token).await;
+                    continue;
+                };
+                let (engine, running, freed, finished) = (
+                    engine.clone(),
+                    running.clone(),
+                    freed.clone(),
+                    finished.clone(),
+                );
+                jobs.spawn(async move {
+                    let (job_ref, token) = (job.job, job.lease_token);
+                    if run_job(&engine, job, &running).await == Settled::Succeeded {
+                        finished
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((job_ref, token));
                     }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "claiming jobs failed; trying again shortly");
-                }
+                    drop(permit);
+                    freed.notify_one();
+                });
             }
         }
         // Reap finished job tasks (their results are already settled).
@@ -252,6 +298,11 @@ async fn claim_loop(engine: Engine, config: PoolConfig, mut shutdown: watch::Rec
         );
         jobs.abort_all();
     }
+    // The jobs that succeeded meanwhile are completed before the pool goes.
+    let done = take(&finished);
+    if !done.is_empty() {
+        cycle(&engine, &finished, done, 0).await;
+    }
 }
 
 async fn next_wakeup(wakeups: &mut Option<queue::Wakeups>) -> sqlx::Result<()> {
@@ -261,8 +312,8 @@ async fn next_wakeup(wakeups: &mut Option<queue::Wakeups>) -> sqlx::Result<()> {
     }
 }
 
-/// One job with its heartbeat.
-async fn run_job(engine: &Engine, job: ClaimedJob, running: &Running) {
+/// One job with its heartbeat; returns how it settled.
+async fn run_job(engine: &Engine, job: ClaimedJob, running: &Running) -> Settled {
     let (stop_tx, stop_rx) = watch::channel(None);
     let id = job.job.id;
     running
@@ -278,16 +329,15 @@ async fn run_job(engine: &Engine, job: ClaimedJob, running: &Running) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
-    match settled {
-        Settled::Succeeded => {
-            tracing::info!(
-                job = id,
-                ms = started.elapsed().as_millis() as u64,
-                "sync succeeded"
-            )
-        }
+    match &settled {
+        Settled::Succeeded => tracing::info!(
+            job = id,
+            ms = started.elapsed().as_millis() as u64,
+            "sync succeeded"
+        ),
         other => tracing::info!(job = id, outcome = ?other, "sync ended"),
     }
+    settled
 }
 
 /// Renews the lease every third of its length and passes on cancellation and a lost lease.

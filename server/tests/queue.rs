@@ -92,7 +92,7 @@ async fn seed(admin_pool: &PgPool, tenant: Uuid, count: i32) {
     .unwrap();
     sqlx::query(
         "insert into tenant_slots (tenant_id, queued) values ($1, $2) \
-         on conflict (tenant_id) do update set queued = tenant_slots.queued + $2",
+         on conflict (tenant_id) do update set queued = tenant_slots.queued + $2, next_run_at = '-infinity'",
     )
     .bind(tenant)
     .bind(count)
@@ -748,10 +748,14 @@ async fn rescheduling_and_handing_back_keep_the_attempt_count(admin_pool: PgPool
         queue::claim(&pool, "w", 1, LEASE).await.unwrap().is_empty(),
         "not due yet"
     );
-    sqlx::query("update sync_jobs set run_at = now()")
-        .execute(&admin_pool)
-        .await
-        .unwrap();
+    // As if the hour had passed.
+    sqlx::query(
+        "with j as (update sync_jobs set run_at = now() returning tenant_id) \
+         update tenant_slots set next_run_at = now() where tenant_id in (select tenant_id from j)",
+    )
+    .execute(&admin_pool)
+    .await
+    .unwrap();
     let c = queue::claim(&pool, "w", 1, LEASE).await.unwrap().remove(0);
     assert_eq!((c.job.id, c.attempt), (c.job.id, 0));
     // A shutdown: handed back, due at once, still attempt 0.

@@ -257,8 +257,9 @@ async fn killed_workers_create_no_twins_at_a_crm(db: PgPool) {
     );
 }
 
-/// Copies `template` (an install) `n` times and queues a full sync for each copy.
-async fn backlog(env: &SyncEnv, template: Uuid, n: i32) -> Vec<Uuid> {
+/// Copies `template` (an install) `n` times and queues a full sync for each copy, due `after`
+/// seconds from now (negative: already due).
+async fn backlog(env: &SyncEnv, template: Uuid, n: i32, after: f64) -> Vec<Uuid> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "insert into installs (tenant_id, listing_id, listing_version_id, status, source_connection_id, \
              config, inputs, streams, mapping, triggers, installed_at) \
@@ -273,17 +274,19 @@ async fn backlog(env: &SyncEnv, template: Uuid, n: i32) -> Vec<Uuid> {
     .unwrap();
     sqlx::query(
         "insert into sync_jobs (tenant_id, install_id, kind, state, trigger, run_at) \
-         select i.tenant_id, i.id, 'full', 'queued', 'test', now() - interval '1 minute' \
+         select i.tenant_id, i.id, 'full', 'queued', 'test', now() + $2 * interval '1 second' \
          from installs i where i.id = any($1)",
     )
     .bind(&ids)
+    .bind(after)
     .execute(&env.app.admin_pool)
     .await
     .unwrap();
     sqlx::query(
         "insert into tenant_slots (tenant_id, queued) select tenant_id, count(*) from installs \
          where id = any($1) group by tenant_id \
-         on conflict (tenant_id) do update set queued = tenant_slots.queued + excluded.queued",
+         on conflict (tenant_id) do update set queued = tenant_slots.queued + excluded.queued, \
+         next_run_at = '-infinity'",
     )
     .bind(&ids)
     .execute(&env.app.admin_pool)
@@ -300,7 +303,9 @@ async fn two_worker_processes_share_a_backlog_and_never_run_a_job_twice(db: PgPo
         .execute(&env.app.admin_pool)
         .await
         .unwrap();
-    let installs = backlog(&env, template, 120).await;
+    // Due in three seconds, when both processes are surely up; each sync takes a while.
+    let installs = backlog(&env, template, 120, 3.0).await;
+    env.sandbox.sandbox.faults().set_slow_ms(40);
     let extra = [("PATCHBAY_WORKERS", "4")];
     let mut a = env.worker_process(&extra);
     let mut b = env.worker_process(&extra);
@@ -369,7 +374,7 @@ async fn a_small_tenant_starts_promptly_while_a_large_one_drains(db: PgPool) {
     let env = sync_env(db, SyncOptions::default()).await;
     let template = env.install("shop-to-store", &["manual"], "manual").await;
     // Tenant A: 10,000 queued syncs.
-    backlog(&env, template, 10_000).await;
+    backlog(&env, template, 10_000, -60.0).await;
     // Tenant B: another customer with its own connection and 10 installs, queued after.
     let other = env.app.user("Bea Small", "bea@small.test").await;
     env.app.create_org(&other, "Small Co", "customer").await;
@@ -399,7 +404,7 @@ async fn a_small_tenant_starts_promptly_while_a_large_one_drains(db: PgPool) {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let mut b_installs = backlog(&env, b_template, 9).await;
+    let mut b_installs = backlog(&env, b_template, 9, -1.0).await;
     b_installs.push(b_template);
     let workers = env.pool("w1", app::domain::sync::EngineSettings::default(), 4);
     env.until(Duration::from_secs(60), "tenant B's syncs", || async {

@@ -43,6 +43,10 @@ pub enum Scope {
 }
 
 /// Begins a transaction bound to `scope`. This is the one way domain code reaches tenant data.
+///
+/// The scope is set in the same round trip as `BEGIN` (one simple query of two statements): every
+/// transaction of the application pays one round trip less. The values written into it are UUIDs
+/// (hex digits and dashes) and a constant, never text from outside.
 pub async fn begin(pool: &PgPool, scope: Scope) -> sqlx::Result<Transaction<'static, Postgres>> {
     let (tenant, user, system) = match scope {
         Scope::Tenant { tenant, user } => (Some(tenant), user, false),
@@ -50,17 +54,15 @@ pub async fn begin(pool: &PgPool, scope: Scope) -> sqlx::Result<Transaction<'sta
         Scope::System => (None, None, true),
         Scope::Public => (None, None, false),
     };
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "select set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), \
-         set_config('app.system', $3, true)",
-    )
-    .bind(tenant.map(|t| t.to_string()).unwrap_or_default())
-    .bind(user.map(|u| u.to_string()).unwrap_or_default())
-    .bind(if system { "on" } else { "" })
-    .execute(&mut *tx)
-    .await?;
-    Ok(tx)
+    let text = |id: Option<Uuid>| id.map(|u| u.hyphenated().to_string()).unwrap_or_default();
+    pool.begin_with(format!(
+        "BEGIN; SELECT set_config('app.tenant_id', '{}', true), \
+         set_config('app.user_id', '{}', true), set_config('app.system', '{}', true)",
+        text(tenant),
+        text(user),
+        if system { "on" } else { "" }
+    ))
+    .await
 }
 
 /// A tenant's transaction on behalf of `user`.

@@ -21,7 +21,7 @@
 mod claim;
 mod lease;
 
-pub use claim::claim;
+pub use claim::{claim, cycle};
 pub use lease::{
     complete, complete_many, fail, heartbeat, reap, release, reschedule, retry, Reaped, Retried,
 };
@@ -187,8 +187,10 @@ with ins as (
     returning tenant_id, id
 ),
 slot as (
-    insert into tenant_slots (tenant_id, queued) select tenant_id, 1 from ins
-    on conflict (tenant_id) do update set queued = tenant_slots.queued + 1
+    insert into tenant_slots (tenant_id, queued, next_run_at)
+    select tenant_id, 1, coalesce($5, now()) from ins
+    on conflict (tenant_id) do update set queued = tenant_slots.queued + 1,
+        next_run_at = least(tenant_slots.next_run_at, excluded.next_run_at)
 ),
 notified as (
     select pg_notify($7, tenant_id::text) from ins
@@ -342,7 +344,8 @@ pub async fn stop_install(
     Ok(running.map(|id| JobRef { tenant, id }))
 }
 
-/// Moves tenants' (running, queued) counters by the given amounts, summed per tenant, locking
+/// Moves tenants' (running, queued) counters by the given amounts, summed per tenant (a tenant
+/// that gets queued work back is looked at again by the next claim), locking
 /// the slot rows in tenant order (as [`complete_many`] does) so concurrent settlements cannot
 /// deadlock.
 pub(super) async fn settle_slots(
@@ -366,7 +369,8 @@ pub(super) async fn settle_slots(
         "with d as (select * from unnest($1::uuid[], $2::int[], $3::int[]) as d (tenant_id, r, q)), \
          locked as (select s.tenant_id from tenant_slots s \
                     where s.tenant_id in (select tenant_id from d) order by s.tenant_id for update) \
-         update tenant_slots s set running = s.running + d.r, queued = s.queued + d.q \
+         update tenant_slots s set running = s.running + d.r, queued = s.queued + d.q, \
+             next_run_at = case when d.q > 0 then '-infinity' else s.next_run_at end \
          from d, locked l where s.tenant_id = d.tenant_id and l.tenant_id = d.tenant_id",
     )
     .bind(&tenants)

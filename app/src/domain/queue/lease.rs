@@ -5,7 +5,6 @@
 use super::{settle_slots, DeadJob, Heartbeat, JobKind, JobRef, QueueError};
 use crate::domain::db::{self, Scope};
 use sqlx::{PgConnection, PgPool};
-use std::collections::HashSet;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -167,40 +166,15 @@ pub async fn complete(pool: &PgPool, job: JobRef, lease_token: Uuid) -> Result<(
     Ok(())
 }
 
-/// Deletes the listed running jobs whose lease token still matches, then moves each such
-/// tenant's `running` down by its count. The slot rows are locked in tenant order (`locked`,
-/// whose rows the update's join must pass before it touches them), as the reaper does, so two
-/// batches over the same tenants cannot deadlock.
-const COMPLETE_MANY: &str = "\
-with gone as (
-    delete from sync_jobs
-    where (tenant_id, id, lease_token) in (
-              select * from unnest($1::uuid[], $2::bigint[], $3::uuid[]))
-      and state = 'running'
-    returning tenant_id, id, lease_token
-),
-counts as (
-    select tenant_id, count(*)::int as n from gone group by tenant_id
-),
-locked as (
-    select s.tenant_id from tenant_slots s
-    where s.tenant_id in (select tenant_id from counts)
-    order by s.tenant_id
-    for update
-),
-bumped as (
-    update tenant_slots s set running = s.running - c.n
-    from counts c, locked l
-    where s.tenant_id = c.tenant_id and l.tenant_id = c.tenant_id
-)
-select tenant_id, id, lease_token from gone";
-
-/// Completes a worker's finished jobs together: one transaction, one statement, one commit for
-/// the whole batch instead of one per job (see [`complete`]). The outer error is a database
-/// error (nothing was completed); otherwise the answer holds one entry per input, in order:
-/// `Ok(())` when that job was removed and its slot freed, `Err(QueueError::LeaseLost)` when its
-/// token no longer held it (that row is left alone). A job listed twice counts once: the
-/// repeat gets `LeaseLost`, as a second [`complete`] would.
+/// Completes a worker's finished jobs together: one statement (the completion part of
+/// `queue_cycle`, see [`cycle`](super::cycle)) and one commit for the whole batch instead of one
+/// per job (see [`complete`]). The statement deletes the listed running jobs whose lease token
+/// still matches, then moves each such tenant's `running` down by its count, locking the slot
+/// rows in tenant order, as the reaper does, so two batches over the same tenants cannot
+/// deadlock. The outer error is a database error (nothing was completed); otherwise the answer
+/// holds one entry per input, in order: `Ok(())` when that job was removed and its slot freed,
+/// `Err(QueueError::LeaseLost)` when its token no longer held it (that row is left alone). A job
+/// listed twice counts once: the repeat gets `LeaseLost`, as a second [`complete`] would.
 pub async fn complete_many(
     pool: &PgPool,
     jobs: &[(JobRef, Uuid)],
@@ -208,28 +182,7 @@ pub async fn complete_many(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let tenants: Vec<Uuid> = jobs.iter().map(|(j, _)| j.tenant).collect();
-    let ids: Vec<i64> = jobs.iter().map(|(j, _)| j.id).collect();
-    let tokens: Vec<Uuid> = jobs.iter().map(|(_, t)| *t).collect();
-    let mut tx = db::begin(pool, Scope::System).await?;
-    let rows: Vec<(Uuid, i64, Uuid)> = sqlx::query_as(COMPLETE_MANY)
-        .bind(&tenants)
-        .bind(&ids)
-        .bind(&tokens)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let mut gone: HashSet<(Uuid, i64, Uuid)> = rows.into_iter().collect();
-    Ok(jobs
-        .iter()
-        .map(|(job, token)| {
-            if gone.remove(&(job.tenant, job.id, *token)) {
-                Ok(())
-            } else {
-                Err(QueueError::LeaseLost)
-            }
-        })
-        .collect())
+    Ok(super::cycle(pool, "", jobs, 0, Duration::ZERO).await?.0)
 }
 
 /// Gives up on the job for good (a permanent error): removes it and returns what the dead run's

@@ -53,6 +53,9 @@ pub struct EngineSettings {
     pub retry_cap: Duration,
     /// Longest a request waits for the rate budget before the job is rescheduled instead.
     pub max_rate_wait: Duration,
+    /// Leave a succeeded job in the queue for the caller to complete (the worker pool completes
+    /// finished jobs together with its next claim, one statement for both).
+    pub defer_completion: bool,
 }
 
 impl Default for EngineSettings {
@@ -64,6 +67,7 @@ impl Default for EngineSettings {
             retry_base: Duration::from_secs(5),
             retry_cap: Duration::from_secs(600),
             max_rate_wait: Duration::from_secs(30),
+            defer_completion: false,
         }
     }
 }
@@ -105,6 +109,7 @@ impl Control {
 /// How a job ended, after it was settled with the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Settled {
+    /// Done; with `defer_completion` the job still waits to be completed by the caller.
     Succeeded,
     /// Failed this attempt; queued again for this time (a 429 too).
     Retrying(OffsetDateTime),
@@ -214,8 +219,11 @@ impl Engine {
             |ending: Ending| async move { runs::finish(&self.pool, tenant, run_id, &ending).await };
         let failure = match result {
             Ok(()) => {
-                queue::complete(&self.pool, job_ref, token).await?;
+                // The run log first: once the queue lets the job go, its install may run again.
                 finish(Ending::ok(RunOutcome::Succeeded)).await?;
+                if !self.settings.defer_completion {
+                    queue::complete(&self.pool, job_ref, token).await?;
+                }
                 return Ok(Settled::Succeeded);
             }
             Err(failure) => failure,
