@@ -1178,8 +1178,8 @@ async fn no_secret_reaches_the_logs(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn tokens_shorter_lived_than_the_refresh_window_are_refreshed_once_too(db: PgPool) {
     // The sandbox's tokens live 60 s, less than the two minutes ahead of expiry in which tokens
-    // are renewed: a freshly renewed token still counts as "due", and only the renewal time
-    // tells a waiter that someone else already renewed it.
+    // are renewed: such a token is renewed when half its life is left, so that callers arriving
+    // after a renewal do not find the fresh token due and renew it again.
     let (app, sandbox) = spawn_app_with_sandbox(
         db,
         SandboxOptions {
@@ -1192,10 +1192,20 @@ async fn tokens_shorter_lived_than_the_refresh_window_are_refreshed_once_too(db:
     let alice = alice(&app).await;
     let (id, _) = app.connect_sandbox(&alice.client, &[]).await;
     let before = sandbox.sandbox.token_requests();
+    // Just issued: used as it is.
+    let issued = concurrent_access_tokens(&app, alice.org, id, 3).await;
+    assert_eq!(sandbox.sandbox.token_requests(), before);
+    expire(&app, id).await;
     let mut seen = concurrent_access_tokens(&app, alice.org, id, 10).await;
     assert_eq!(sandbox.sandbox.token_requests(), before + 1);
     seen.dedup();
     assert_eq!(seen.len(), 1, "every job got the one renewed token");
+    assert_ne!(seen, issued[..1]);
+    // Callers after the renewal use the renewed token too.
+    let mut later = concurrent_access_tokens(&app, alice.org, id, 10).await;
+    assert_eq!(sandbox.sandbox.token_requests(), before + 1);
+    later.dedup();
+    assert_eq!(later, seen);
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -27,7 +27,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Tokens expiring within this are refreshed before use.
+/// Tokens expiring within this are refreshed before use. A token that lives less than twice as
+/// long is refreshed when half its life is left, not as soon as it is issued: otherwise every
+/// caller arriving after a renewal would find the fresh token due and renew it again.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(120);
 
 /// Why credentials could not be had.
@@ -102,7 +104,10 @@ async fn load(
     );
     let sql = format!(
         "select provider, auth_kind, provider_app_id, status, status_reason, vars, credentials_enc, \
-         coalesce(expires_at < now() + make_interval(secs => $3), false), refreshed_at \
+         coalesce(expires_at < now() + least(make_interval(secs => $3), \
+                  greatest(coalesce((expires_at - refreshed_at) / 2, make_interval(secs => $3)), interval '0')), \
+                  false), \
+         refreshed_at \
          from connections where tenant_id = $1 and id = $2{}",
         if lock { " for update" } else { "" }
     );
