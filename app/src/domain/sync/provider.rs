@@ -38,10 +38,10 @@ pub async fn known(
     stream: &str,
     keys: &[&str],
 ) -> sqlx::Result<HashMap<String, (Vec<u8>, Option<String>)>> {
-    let rows: Vec<(String, Vec<u8>, Option<String>)> = sqlx::query_as(
-        "select external_id, hash, destination_id from synced_records \
-         where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = any($4)",
-    )
+    let rows: Vec<(String, Vec<u8>, Option<String>)> = sqlx::query_as(&format!(
+        "select s.external_id, s.hash, s.destination_id from {}",
+        super::store::by_keys("synced_records", "external_id, hash, destination_id")
+    ))
     .bind(tenant)
     .bind(install)
     .bind(stream)
@@ -157,16 +157,16 @@ pub async fn remember(
         .await?;
     }
     if !outcome.unchanged.is_empty() {
-        sqlx::query(
-            "update synced_records set generation = $4 \
-             where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = any($5) \
-             and generation <> $4",
-        )
+        sqlx::query(&format!(
+            "update synced_records set generation = $5 \
+             where ctid = any (array (select s.ctid from {})) and generation <> $5",
+            super::store::by_keys("synced_records", "ctid")
+        ))
         .bind(tenant)
         .bind(install)
         .bind(stream)
-        .bind(generation)
         .bind(&outcome.unchanged)
+        .bind(generation)
         .execute(&mut *conn)
         .await?;
     }
@@ -204,10 +204,10 @@ pub async fn forget(
     stream: &str,
     keys: &[String],
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "delete from synced_records \
-         where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = any($4)",
-    )
+    sqlx::query(&format!(
+        "delete from synced_records where ctid = any (array (select s.ctid from {}))",
+        super::store::by_keys("synced_records", "ctid")
+    ))
     .bind(tenant)
     .bind(install)
     .bind(stream)

@@ -22,14 +22,13 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Largest mapped record the Patchbay store keeps.
-const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Largest source record kept with a quarantine entry (for replay); bigger ones keep a stub.
 const MAX_QUARANTINE_BYTES: usize = 64 * 1024;
 /// Quarantine events per batch before they are summed up.
 const QUARANTINE_EVENTS: usize = 20;
-/// Pages the reader may fetch ahead of the writer.
-const READ_AHEAD: usize = 2;
+/// Pages the reader may fetch ahead of the writer (a batch's worth, so that reading goes on
+/// while a batch commits).
+const READ_AHEAD: usize = 8;
 /// Most records per batch written to a provider destination.
 const PROVIDER_BATCH: usize = 100;
 /// Records swept per statement (short transactions).
@@ -260,20 +259,15 @@ struct Batch {
     read: i64,
     /// Page events: "Read page 3: 200 customers".
     notes: Vec<String>,
+    /// Where each key sits in `items`.
+    index: std::collections::HashMap<String, usize>,
     next: Option<PageToken>,
     high_water: Option<String>,
     ended: bool,
 }
 
 impl Batch {
-    fn add(
-        &mut self,
-        plan: &Plan,
-        stream: &str,
-        page: Page,
-        page_number: i32,
-        sink_is_store: bool,
-    ) {
+    fn add(&mut self, plan: &Plan, stream: &str, page: Page, page_number: i32) {
         self.pages += 1;
         self.read += page.records.len() as i64;
         self.notes.push(format!(
@@ -288,27 +282,21 @@ impl Batch {
         for record in page.records {
             match plan.mapping.apply(&record.data) {
                 Ok(data) => {
-                    let too_big = sink_is_store
-                        && serde_json::to_vec(&data).map_or(true, |b| b.len() > MAX_RECORD_BYTES);
-                    if too_big {
-                        self.refused.push((
-                            record.key,
-                            record.data,
-                            "The mapped record is larger than 1 MiB, the most the Patchbay store keeps.".into(),
-                        ));
-                        continue;
-                    }
                     let hash = ContentHash::of(&data);
-                    // A key seen twice in a batch (a provider repeating a record across
-                    // pages): the later version wins.
-                    if let Some(at) = self.items.iter().position(|i| i.key == record.key) {
-                        self.items.remove(at);
-                    }
-                    self.items.push(Item {
+                    let item = Item {
                         key: record.key,
                         data,
                         hash,
-                    });
+                    };
+                    // A key seen twice in a batch (a provider repeating a record across
+                    // pages): the later version wins.
+                    match self.index.get(&item.key) {
+                        Some(&at) => self.items[at] = item,
+                        None => {
+                            self.index.insert(item.key.clone(), self.items.len());
+                            self.items.push(item);
+                        }
+                    }
                 }
                 Err(err) => self.refused.push((
                     record.key,
@@ -349,6 +337,11 @@ async fn sync_stream(
     .await?;
     if run.done {
         return Ok(());
+    }
+    if matches!(plan.sink, Sink::Store { .. }) {
+        let mut tx = db::begin(&engine.pool, Scope::System).await?;
+        run.all_new = !store::holds_any(&mut tx, tenant, install, stream).await?;
+        tx.commit().await?;
     }
     let label = if spec_stream.label.is_empty() {
         stream.to_owned()
@@ -418,7 +411,7 @@ async fn sync_stream(
             match rx_pages.recv().await {
                 Some(Ok(page)) => {
                     page_number += 1;
-                    batch.add(plan, &label, page, page_number, sink_is_store);
+                    batch.add(plan, &label, page, page_number);
                 }
                 Some(Err(err)) => {
                     failed = Some(err);
@@ -651,6 +644,13 @@ async fn flush(
     }
     counts.failed = refused.len() as i64;
     let mut tx = db::begin(&engine.pool, Scope::System).await?;
+    // This transaction's statements look rows up by key in tables that grow from nothing while
+    // the sync runs. A plan cached when they were empty (a sequential scan) would make every
+    // batch read the whole table: planned afresh, each statement sees their size and uses the
+    // primary key (measured: 200,000 records in 307 s with cached plans).
+    sqlx::query("set local plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
     fence(&mut tx, engine, job).await?;
     match (&plan.sink, &provider_outcome) {
         (Sink::Store { collection }, _) => {
@@ -662,6 +662,7 @@ async fn flush(
                 collection,
                 run.generation,
                 &batch.items,
+                run.all_new,
             )
             .await?;
             counts.written = written.written;

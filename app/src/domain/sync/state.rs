@@ -23,6 +23,9 @@ pub struct StreamRun {
     pub full: bool,
     /// This job already finished the stream (a retry skips it).
     pub done: bool,
+    /// The destination held nothing of the stream when this read began (set by the executor
+    /// for the Patchbay store; not stored): every record is new.
+    pub all_new: bool,
 }
 
 /// Where a job's read of `stream` begins: resumed when this job had begun it, else afresh — a
@@ -75,6 +78,7 @@ pub async fn begin(
             generation,
             full,
             done: run_done,
+            all_new: false,
         }
     } else {
         let full = kind == JobKind::Full || !incremental || cursor.is_none();
@@ -101,6 +105,7 @@ pub async fn begin(
             generation,
             full,
             done: false,
+            all_new: false,
         }
     };
     tx.commit().await?;

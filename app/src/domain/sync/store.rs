@@ -15,8 +15,48 @@ pub struct Written {
     pub unchanged: i64,
 }
 
+/// `<keys> cross join lateral (<one row of table by key>) s`: the rows of `table` (store_records
+/// or synced_records) of install `$2`, tenant `$1`, stream `$3` whose keys are in the text array
+/// `$4`, `columns` of each as `s`. One index lookup per key, whatever the planner believes about
+/// the table: written as `external_id = any($4)` (or a join on `unnest`), a table loaded moments
+/// ago and not yet analyzed (the planner estimates one row for the install) was read whole at
+/// every batch — 46 ms per lookup at 200,000 records, against 0.08 ms this way. `offset 0` keeps
+/// the planner from flattening the lateral subquery back into that join.
+pub(crate) fn by_keys(table: &str, columns: &str) -> String {
+    format!(
+        "unnest($4::text[]) as k (key) cross join lateral ( \
+             select {columns} from {table} \
+             where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = k.key \
+             offset 0) s"
+    )
+}
+
+/// Whether the store holds any record of the install's stream.
+pub async fn holds_any(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    install: Uuid,
+    stream: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from store_records \
+         where tenant_id = $1 and install_id = $2 and stream = $3)",
+    )
+    .bind(tenant)
+    .bind(install)
+    .bind(stream)
+    .fetch_one(conn)
+    .await
+}
+
 /// Writes the changed records of a batch (new ones, and those whose content hash differs) and
-/// stamps the unchanged ones with the current generation, so the delete sweep keeps them.
+/// stamps the unchanged ones with the current generation, so the delete sweep keeps them. With
+/// `all_new` (the stream held nothing when this read began: an install's first sync) the lookup
+/// of what is there already is skipped; the upsert still takes a record seen twice.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "where the batch goes, each part named"
+)]
 pub async fn write(
     conn: &mut PgConnection,
     tenant: Uuid,
@@ -25,21 +65,26 @@ pub async fn write(
     collection: &str,
     generation: i64,
     items: &[Item],
+    all_new: bool,
 ) -> sqlx::Result<Written> {
     if items.is_empty() {
         return Ok(Written::default());
     }
     let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
-    let existing: Vec<(String, Vec<u8>, i64)> = sqlx::query_as(
-        "select external_id, hash, generation from store_records \
-         where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = any($4)",
-    )
-    .bind(tenant)
-    .bind(install)
-    .bind(stream)
-    .bind(&keys)
-    .fetch_all(&mut *conn)
-    .await?;
+    let existing: Vec<(String, Vec<u8>, i64)> = if all_new {
+        Vec::new()
+    } else {
+        sqlx::query_as(&format!(
+            "select s.external_id, s.hash, s.generation from {}",
+            by_keys("store_records", "external_id, hash, generation")
+        ))
+        .bind(tenant)
+        .bind(install)
+        .bind(stream)
+        .bind(&keys)
+        .fetch_all(&mut *conn)
+        .await?
+    };
     let known: HashMap<&str, (&[u8], i64)> = existing
         .iter()
         .map(|(k, h, g)| (k.as_str(), (h.as_slice(), *g)))
@@ -86,15 +131,16 @@ pub async fn write(
         .await?;
     }
     if !restamp.is_empty() {
-        sqlx::query(
-            "update store_records set generation = $4 \
-             where tenant_id = $1 and install_id = $2 and stream = $3 and external_id = any($5)",
-        )
+        sqlx::query(&format!(
+            "update store_records set generation = $5 \
+             where ctid = any (array (select s.ctid from {}))",
+            by_keys("store_records", "ctid")
+        ))
         .bind(tenant)
         .bind(install)
         .bind(stream)
-        .bind(generation)
         .bind(&restamp)
+        .bind(generation)
         .execute(&mut *conn)
         .await?;
     }
