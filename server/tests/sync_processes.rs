@@ -257,44 +257,6 @@ async fn killed_workers_create_no_twins_at_a_crm(db: PgPool) {
     );
 }
 
-/// Copies `template` (an install) `n` times and queues a full sync for each copy, due `after`
-/// seconds from now (negative: already due).
-async fn backlog(env: &SyncEnv, template: Uuid, n: i32, after: f64) -> Vec<Uuid> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "insert into installs (tenant_id, listing_id, listing_version_id, status, source_connection_id, \
-             config, inputs, streams, mapping, triggers, installed_at) \
-         select tenant_id, listing_id, listing_version_id, 'active', source_connection_id, config, \
-             inputs, streams, mapping, triggers, now() \
-         from installs cross join generate_series(1, $2) where id = $1 returning id",
-    )
-    .bind(template)
-    .bind(n)
-    .fetch_all(&env.app.admin_pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "insert into sync_jobs (tenant_id, install_id, kind, state, trigger, run_at) \
-         select i.tenant_id, i.id, 'full', 'queued', 'test', now() + $2 * interval '1 second' \
-         from installs i where i.id = any($1)",
-    )
-    .bind(&ids)
-    .bind(after)
-    .execute(&env.app.admin_pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "insert into tenant_slots (tenant_id, queued) select tenant_id, count(*) from installs \
-         where id = any($1) group by tenant_id \
-         on conflict (tenant_id) do update set queued = tenant_slots.queued + excluded.queued, \
-         next_run_at = '-infinity'",
-    )
-    .bind(&ids)
-    .execute(&env.app.admin_pool)
-    .await
-    .unwrap();
-    ids
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn two_worker_processes_share_a_backlog_and_never_run_a_job_twice(db: PgPool) {
     let env = sync_env(db, SyncOptions::default()).await;

@@ -107,6 +107,11 @@ pub async fn spawn_app_on(
         connect: options.connect.clone(),
     });
     let addr = listener.local_addr().unwrap();
+    // As `patchbay serve` does: without TCP_NODELAY a response's last small segment waits for the
+    // client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         axum::serve(
             listener,

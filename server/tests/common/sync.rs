@@ -83,6 +83,17 @@ pub const SHOP_TO_STORE: Recipe<'static> = Recipe {
     schedules: &["5m", "1h"],
 };
 
+/// Sandbox Shop orders into the Patchbay store's `orders`.
+pub const ORDERS_TO_STORE: Recipe<'static> = Recipe {
+    source: "sandbox-shop",
+    streams: &["orders"],
+    destination: "patchbay",
+    destination_stream: "orders",
+    mapping: &[("total", "total_cents"), ("status", "status")],
+    triggers: &["manual"],
+    schedules: &["1h"],
+};
+
 /// Sandbox Shop customers into Sandbox CRM contacts.
 pub const SHOP_TO_CRM: Recipe<'static> = Recipe {
     source: "sandbox-shop",
@@ -94,7 +105,7 @@ pub const SHOP_TO_CRM: Recipe<'static> = Recipe {
     schedules: &["5m", "1h"],
 };
 
-fn recipe_form(name: &str, recipe: &Recipe<'_>) -> Vec<(String, String)> {
+pub fn recipe_form(name: &str, recipe: &Recipe<'_>) -> Vec<(String, String)> {
     let mut form: Vec<(String, String)> = vec![
         ("form[name]".into(), name.into()),
         ("form[tagline]".into(), format!("{name}, for tests")),
@@ -312,9 +323,21 @@ impl SyncEnv {
         cmd.spawn().expect("start patchbay worker")
     }
 
-    /// Installs `slug` through the wizard's steps with `triggers` and `schedule`; returns the
-    /// install's id (active, its first full sync queued).
+    /// Installs `slug` through the wizard's steps with `triggers` and `schedule`, reading
+    /// customers; returns the install's id (active, its first full sync queued).
     pub async fn install(&self, slug: &str, triggers: &[&str], schedule: &str) -> Uuid {
+        self.install_reading(slug, "customers", triggers, schedule)
+            .await
+    }
+
+    /// [`SyncEnv::install`] of a listing reading `stream`.
+    pub async fn install_reading(
+        &self,
+        slug: &str,
+        stream: &str,
+        triggers: &[&str],
+        schedule: &str,
+    ) -> Uuid {
         let (app, c) = (&self.app, &self.customer);
         let (shop, crm) = (self.shop.to_string(), self.crm.to_string());
         let destination = if slug.contains("crm") {
@@ -350,7 +373,7 @@ impl SyncEnv {
             .call(
                 c,
                 "installs/streams",
-                &[("id", &sid), ("streams[0]", "customers")],
+                &[("id", &sid), ("streams[0]", stream)],
             )
             .await)
         .await;
@@ -520,4 +543,42 @@ pub async fn as_system(pool: &PgPool, sql: &str) {
     let mut tx = db::begin(pool, Scope::System).await.unwrap();
     sqlx::query(sql).execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+/// Copies `template` (an install) `n` times and queues a full sync for each copy, due `after`
+/// seconds from now (negative: already due).
+pub async fn backlog(env: &SyncEnv, template: Uuid, n: i32, after: f64) -> Vec<Uuid> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "insert into installs (tenant_id, listing_id, listing_version_id, status, source_connection_id, \
+             config, inputs, streams, mapping, triggers, installed_at) \
+         select tenant_id, listing_id, listing_version_id, 'active', source_connection_id, config, \
+             inputs, streams, mapping, triggers, now() \
+         from installs cross join generate_series(1, $2) where id = $1 returning id",
+    )
+    .bind(template)
+    .bind(n)
+    .fetch_all(&env.app.admin_pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into sync_jobs (tenant_id, install_id, kind, state, trigger, run_at) \
+         select i.tenant_id, i.id, 'full', 'queued', 'test', now() + $2 * interval '1 second' \
+         from installs i where i.id = any($1)",
+    )
+    .bind(&ids)
+    .bind(after)
+    .execute(&env.app.admin_pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into tenant_slots (tenant_id, queued) select tenant_id, count(*) from installs \
+         where id = any($1) group by tenant_id \
+         on conflict (tenant_id) do update set queued = tenant_slots.queued + excluded.queued, \
+         next_run_at = '-infinity'",
+    )
+    .bind(&ids)
+    .execute(&env.app.admin_pool)
+    .await
+    .unwrap();
+    ids
 }
