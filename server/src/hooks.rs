@@ -26,6 +26,7 @@ pub async fn receive(
     match webhooks::receive(
         &state.pool,
         &state.vault,
+        &state.connect,
         &provider,
         install,
         &headers,

@@ -347,3 +347,88 @@ async fn pausing_stops_the_work_and_resuming_brings_it_back(db: PgPool) {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(env.page(install).await["summary"]["status"], "active");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn without_a_subscription_api_the_customer_pastes_the_signing_secret(db: PgPool) {
+    // A provider that signs its webhooks but has no API to register them: the customer registers
+    // the address at the provider and pastes the secret it shows.
+    let manual = spec_with("sandbox-shop", |spec| {
+        spec.webhooks.as_mut().unwrap().subscribe = None;
+    });
+    let env = sync_env(
+        db,
+        SyncOptions {
+            specs: vec![manual],
+            ..SyncOptions::default()
+        },
+    )
+    .await;
+    let install = env
+        .install("shop-to-store", &["webhook", "manual"], "manual")
+        .await;
+    env.drain(&env.engine("w1", fast())).await;
+    let page = env.page(install).await;
+    assert_eq!(page["webhook_manual"], true);
+    assert_eq!(page["webhook_ready"], false);
+    assert_eq!(
+        page["webhook_url"],
+        format!("{}/hooks/sandbox-shop/{install}", env.app.public_url)
+    );
+    let body = json!({"id": "evt_m1", "type": "customer.updated"}).to_string();
+    let pasted = "whsec_pasted_by_the_customer_0123";
+    let (status, answer) = post_hook(&env, install, &body, &signed(&body, pasted, "evt_m1")).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::CONFLICT, Some("not_configured")),
+        "no secret yet: nothing can be verified"
+    );
+
+    let id = install.to_string();
+    let set = |secret: &'static str| {
+        let id = id.clone();
+        let (app, customer) = (&env.app, &env.customer);
+        async move {
+            app.call(
+                customer,
+                "installs/webhook_secret",
+                &[("id", id.as_str()), ("secret", secret)],
+            )
+            .await
+        }
+    };
+    let res = set("short").await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+    assert!(res.text().await.unwrap().contains("8 to 512 characters"));
+    assert_eq!(env.page(install).await["webhook_ready"], false);
+    let res = set(pasted).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let page = env.page(install).await;
+    assert_eq!(page["webhook_ready"], true);
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("select webhook_secret_enc from installs where id = $1")
+            .bind(install)
+            .fetch_one(&env.app.admin_pool)
+            .await
+            .unwrap();
+    assert!(
+        !sealed.windows(pasted.len()).any(|w| w == pasted.as_bytes()),
+        "the secret is stored sealed"
+    );
+    let (status, _) = post_hook(&env, install, &body, &signed(&body, SECRET, "evt_m1")).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "another secret is refused"
+    );
+    let (status, answer) = post_hook(&env, install, &body, &signed(&body, pasted, "evt_m1")).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("queued"))
+    );
+    assert_eq!(env.jobs(install).await, 1);
+}

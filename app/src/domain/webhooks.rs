@@ -5,9 +5,9 @@
 //! transaction. Bursts coalesce: while one sync of the install waits in the queue, more deliveries
 //! join it rather than queue more.
 
+use crate::domain::connections::ConnectSettings;
 use crate::domain::db::{self, Scope};
 use crate::domain::installs::hooks;
-use crate::domain::listings::recipe::providers;
 use crate::domain::queue::{self, JobKind, NewJob, QueueError};
 use crate::domain::vault::Keyring;
 use connectors::webhooks::{verify, WebhookError};
@@ -65,6 +65,7 @@ impl From<sqlx::Error> for Refused {
 pub async fn receive(
     pool: &PgPool,
     vault: &Keyring,
+    settings: &ConnectSettings,
     provider: &str,
     install: Uuid,
     headers: &HeaderMap,
@@ -74,8 +75,9 @@ pub async fn receive(
     if body.len() > MAX_BODY {
         return Err(Refused::TooLarge);
     }
-    let spec = providers()
-        .get(provider)
+    let spec = settings
+        .spec(provider)
+        .ok()
         .and_then(|s| s.webhooks.as_ref())
         .ok_or(Refused::NotFound)?;
     type Row = (Uuid, String, Vec<String>, Option<Vec<u8>>, Option<String>);

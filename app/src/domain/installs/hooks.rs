@@ -6,6 +6,7 @@
 
 use super::{for_change, Install};
 use crate::domain::connections::refresh::{self, UseError};
+use crate::domain::connections::ConnectSettings;
 use crate::domain::db::{self, Scope};
 use crate::domain::vault::{Aad, Keyring};
 use crate::domain::AppState;
@@ -22,9 +23,10 @@ pub fn url(public_url: &str, provider: &str, install: Uuid) -> String {
 }
 
 /// Whether the source's spec can register subscriptions itself.
-pub fn automatic(install: &Install) -> bool {
-    crate::domain::listings::recipe::providers()
-        .get(&install.recipe.source_provider)
+pub fn automatic(settings: &ConnectSettings, install: &Install) -> bool {
+    settings
+        .spec(&install.recipe.source_provider)
+        .ok()
         .and_then(|s| s.webhooks.as_ref())
         .is_some_and(|w| w.subscribe.is_some())
 }
@@ -52,7 +54,7 @@ pub fn open_secret(
 /// API, and stores the subscription. Without such an API nothing happens here: the install page
 /// shows the address and asks for the signing secret.
 pub async fn subscribe(state: &AppState, install: &Install) -> Result<(), AppError> {
-    if !automatic(install) {
+    if !automatic(&state.connect, install) {
         return Ok(());
     }
     let Some(connection) = install.source_connection else {
@@ -204,7 +206,7 @@ pub async fn set_secret(
     }
     let mut tx = db::tenant_tx(&state.pool, tenant, user).await?;
     let install = for_change(&mut tx, tenant, user, id).await?;
-    if !install.listens_for_webhooks() || automatic(&install) {
+    if !install.listens_for_webhooks() || automatic(&state.connect, &install) {
         return Err(AppError::invalid(
             "secret",
             "This install does not take a signing secret from you.",

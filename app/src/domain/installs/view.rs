@@ -201,7 +201,8 @@ pub async fn page(
         triggers: install.triggers.clone(),
         connections,
         webhook_url,
-        webhook_manual: install.listens_for_webhooks() && !hooks::automatic(&install),
+        webhook_manual: install.listens_for_webhooks()
+            && !hooks::automatic(&state.connect, &install),
         webhook_ready: install.has_webhook_secret,
         streams: install.streams.clone(),
         current,
