@@ -215,6 +215,12 @@ create policy synced_records_tenant on synced_records for all
 
 -- The built-in destination: records kept in Patchbay, per tenant and install, in the collection
 -- the recipe names. The row is its own sync state (hash, generation).
+--
+-- No foreign key to installs: its per-row check took half the time of writing a record (200,000
+-- rows: 3.8 s with it, 1.95 s without, on these machines). Rows are written only by a sync
+-- holding the lease of a job of the install (sync_jobs references installs, and the lease is
+-- checked in the same transaction), and the trigger below removes them with their install, as
+-- the cascade did.
 create table store_records (
     tenant_id uuid not null,
     install_id uuid not null,
@@ -225,10 +231,20 @@ create table store_records (
     hash bytea not null,
     generation bigint not null,
     updated_at timestamptz not null default now(),
-    primary key (tenant_id, install_id, stream, external_id),
-    foreign key (tenant_id, install_id) references installs (tenant_id, id) on delete cascade
+    primary key (tenant_id, install_id, stream, external_id)
 );
 create index store_records_recent on store_records (tenant_id, install_id, updated_at desc);
+
+create function installs_forget_store() returns trigger
+language plpgsql set search_path = public as $$
+begin
+    delete from store_records s using deleted d
+    where s.tenant_id = d.tenant_id and s.install_id = d.id;
+    return null;
+end;
+$$;
+create trigger installs_forget_store after delete on installs
+    referencing old table as deleted for each statement execute function installs_forget_store();
 
 alter table store_records enable row level security;
 alter table store_records force row level security;

@@ -48,6 +48,14 @@ async fn a_first_sync_fills_the_store_and_the_next_finds_everything_unchanged(db
     assert_eq!(page["summary"]["status"], "active");
     assert_eq!(page["history"].as_array().unwrap().len(), 2);
     assert_eq!(page["store"]["total"], 25);
+
+    // An install that goes (with its organization) takes its store records with it.
+    sqlx::query("delete from organizations where id = $1")
+        .bind(env.tenant)
+        .execute(&env.app.admin_pool)
+        .await
+        .unwrap();
+    assert!(env.store(install).await.is_empty());
 }
 
 #[sqlx::test(migrations = "../migrations")]
