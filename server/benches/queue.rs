@@ -5,13 +5,14 @@
 //! and `patchbay_bench_pgbench` (for `pgbench -i`). First `pgbench -N -c 16 -j 2 -T 10` (simple
 //! write transactions: update one account, read it, insert a history row) gives the server's
 //! transactions per second. Then 16 worker tasks over the application pool (16 connections, the
-//! app role, row-level security on, `synchronous_commit` on) loop for 10 s: claim a batch of 8
-//! (fair, across 50 tenants with a backlog of 4,000 jobs each), then complete the whole batch with
-//! one `queue::complete_many` (one transaction, one commit per batch). For comparison it also runs
-//! the same loop completing each job in its own transaction (`queue::complete`, as a worker
-//! finishing jobs one by one would), and batches of 1. The backlog is inserted in bulk with
-//! the rows and counters `queue::enqueue` would write; enqueue itself is measured separately for
-//! 5 s. Both databases are dropped at the end.
+//! app role, row-level security on, `synchronous_commit` on) loop for 10 s as the worker pool
+//! does: one `queue::cycle` per round, completing the batch claimed last round and claiming the
+//! next (fair, across 50 tenants with a backlog of 4,000 jobs each; batches of 8, or
+//! `BENCH_BATCH`) in one statement and one commit. For comparison it also runs the loop with a
+//! claim and a separate `queue::complete_many` per batch (two commits), with each job completed
+//! in its own transaction (`queue::complete`), and with batches of 1. The backlog is inserted in
+//! bulk with the rows and counters `queue::enqueue` would write; enqueue itself is measured
+//! separately for 5 s. Both databases are dropped at the end.
 //!
 //! Run: `cargo bench -p server --bench queue` (release build; needs `pgbench` on PATH).
 

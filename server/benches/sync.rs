@@ -6,6 +6,9 @@
 //!   into the Patchbay store, by the engine (release build), records per second. The sandbox's
 //!   documented quota is raised to 100,000 requests a second for this: the figure is the engine's,
 //!   not a rate limit's.
+//! - `store_insert_baseline_records_per_sec`: the yardstick, in the same run: the same records
+//!   written again by the store's own upsert statement in committed batches of the same size,
+//!   from memory (Postgres alone); `sync_vs_store_insert` is the sync's share of it.
 //! - `webhook_to_record_p50_ms` / `_p99_ms`: 1,000 changes made in the sandbox at a steady 40 a
 //!   second, each timed from the change to the changed record being visible in the store (the
 //!   sandbox's signed webhook → `/hooks` → an incremental sync by the worker pool).
@@ -64,16 +67,21 @@ fn main() -> anyhow::Result<()> {
         }
         figures
     })?;
-    let (per_sec, p50, p99, fair) = figures;
+    let (per_sec, baseline, p50, p99, fair) = figures;
     println!("bench: command = cargo bench -p server --bench sync");
     println!("bench: sync_records_per_sec = {per_sec:.0} records/s");
+    println!("bench: store_insert_baseline_records_per_sec = {baseline:.0} records/s");
+    println!(
+        "bench: sync_vs_store_insert = {:.2} ratio",
+        per_sec / baseline
+    );
     println!("bench: webhook_to_record_p50_ms = {p50:.1} ms");
     println!("bench: webhook_to_record_p99_ms = {p99:.1} ms");
     println!("bench: fairness_small_tenant_wait_p99_s = {fair:.3} s");
     Ok(())
 }
 
-async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64)> {
+async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64, f64)> {
     let spec = spec_with("sandbox-shop", |s| {
         let limit = s.rate_limit.as_mut().unwrap();
         limit.requests = 100_000;
@@ -131,6 +139,8 @@ async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64)> {
     let mut waits = Vec::with_capacity(EVENTS);
     let gap = Duration::from_secs_f64(1.0 / EVENTS_PER_SEC);
     let mut pending: Vec<(String, String, Instant)> = Vec::new();
+    let mut touched: Vec<(String, f64)> = Vec::with_capacity(EVENTS);
+    let (mut polls, mut polling) = (0u32, Duration::ZERO);
     let mut next = Instant::now();
     let mut sent = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -145,21 +155,31 @@ async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64)> {
                 .get("customers", &id)
                 .and_then(|r| r["updated_at"].as_str().map(str::to_owned))
                 .context("touched record")?;
+            touched.push((id.clone(), unix_now()));
             pending.push((id, version, Instant::now()));
             sent += 1;
             next += gap;
         }
         if !pending.is_empty() {
+            polls += 1;
+            let poll_started = Instant::now();
             let ids: Vec<&str> = pending.iter().map(|p| p.0.as_str()).collect();
+            // One index lookup per key (the table is not analyzed yet: `external_id = any(..)`
+            // would read it whole, 100 ms a poll), as the store's own lookups do.
             let seen: Vec<(String, Option<String>)> = sqlx::query_as(
-                "select external_id, data->>'changed_at' from store_records \
-                 where install_id = $1 and external_id = any($2)",
+                "select s.external_id, s.data->>'changed_at' \
+                 from unnest($3::text[]) as k (key) cross join lateral ( \
+                     select external_id, data from store_records \
+                     where tenant_id = $1 and install_id = $2 and stream = 'customers' \
+                     and external_id = k.key offset 0) s",
             )
+            .bind(env.tenant)
             .bind(install)
             .bind(&ids)
             .fetch_all(&env.app.admin_pool)
             .await?;
             let now = Instant::now();
+            polling += now - poll_started;
             pending.retain(|(id, version, at)| {
                 let arrived = seen
                     .iter()
@@ -173,9 +193,19 @@ async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64)> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     workers.shutdown().await;
+    eprintln!(
+        "webhooks: {polls} polls of the store, {:.2} ms each on average",
+        polling.as_secs_f64() * 1000.0 / f64::from(polls.max(1))
+    );
     waits.sort_by(f64::total_cmp);
     let pct = |p: f64| waits[((waits.len() as f64 * p).ceil() as usize).saturating_sub(1)];
     let (p50, p99) = (pct(0.50), pct(0.99));
+    eprintln!(
+        "webhooks: p90 {:.1} ms, p95 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms",
+        pct(0.90),
+        pct(0.95),
+        waits.last().copied().unwrap_or(f64::NAN)
+    );
     let webhook_runs: i64 = sqlx::query_scalar(
         "select count(*) from sync_runs where install_id = $1 and trigger = 'webhook'",
     )
@@ -183,6 +213,55 @@ async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64)> {
     .fetch_one(&env.app.admin_pool)
     .await?;
     eprintln!("webhooks: {EVENTS} changes arrived through {webhook_runs} syncs (bursts coalesce)");
+    // Where the time goes: from each change to its delivery's receipt (deliveries in the order
+    // of the changes, 25 ms apart), and the webhook syncs' queue waits and run times.
+    let received: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from received_at)::float8 from webhook_deliveries \
+         where install_id = $1 order by received_at",
+    )
+    .bind(install)
+    .fetch_all(&env.app.admin_pool)
+    .await?;
+    let mut delivery: Vec<f64> = touched
+        .iter()
+        .zip(&received)
+        .map(|((_, t), r)| (r - t) * 1000.0)
+        .collect();
+    delivery.sort_by(f64::total_cmp);
+    let (wait, took): (f64, f64) = sqlx::query_as(
+        "select percentile_cont(0.5) within group (order by extract(epoch from started_at - queued_at)), \
+                percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at)) \
+         from sync_runs where install_id = $1 and trigger = 'webhook'",
+    )
+    .bind(install)
+    .fetch_one(&env.app.admin_pool)
+    .await?;
+    let ids: Vec<&str> = touched.iter().map(|(id, _)| id.as_str()).collect();
+    let written: std::collections::HashMap<String, f64> = sqlx::query_as(
+        "select external_id, extract(epoch from updated_at)::float8 from store_records \
+         where tenant_id = $1 and install_id = $2 and stream = 'customers' and external_id = any($3)",
+    )
+    .bind(env.tenant)
+    .bind(install)
+    .bind(&ids)
+    .fetch_all(&env.app.admin_pool)
+    .await?
+    .into_iter()
+    .collect();
+    let mut to_write: Vec<f64> = touched
+        .iter()
+        .filter_map(|(id, t)| written.get(id).map(|w| (w - t) * 1000.0))
+        .collect();
+    to_write.sort_by(f64::total_cmp);
+    let median = |v: &[f64]| v.get(v.len() / 2).copied().unwrap_or(f64::NAN);
+    eprintln!(
+        "webhooks, medians: change to delivery received {:.1} ms, to the store's write {:.1} ms; \
+         queue wait {:.1} ms, run {:.1} ms",
+        median(&delivery),
+        median(&to_write),
+        wait * 1000.0,
+        took * 1000.0
+    );
 
     // 3. Fairness: B's waits behind A's 10,000 (syncs of an empty stream: the queue is measured,
     // not the sync).
@@ -249,5 +328,75 @@ async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64)> {
     .bind(&b)
     .fetch_one(&env.app.admin_pool)
     .await?;
-    Ok((per_sec, p50, p99, fair))
+    // 4. The full sync's yardstick, last: its 200,000 dead rows would slow what follows.
+    let baseline = insert_baseline(&env, install, batch).await?;
+    Ok((per_sec, baseline, p50, p99, fair))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// The yardstick for the full sync, in the same run: the same records written again into the
+/// store (under another stream name) by the store's own upsert statement, in batches of the same
+/// size, each in its own committed transaction, from records already in memory: what Postgres
+/// alone costs, with no reading, mapping, hashing, lookups or run bookkeeping. Records/s.
+async fn insert_baseline(env: &SyncEnv, install: Uuid, batch: usize) -> anyhow::Result<f64> {
+    let db = &env.app.admin_pool;
+    let rows: Vec<(String, serde_json::Value, Vec<u8>)> = sqlx::query_as(
+        "select external_id, data, hash from store_records where install_id = $1 \
+         order by external_id",
+    )
+    .bind(install)
+    .fetch_all(db)
+    .await?;
+    let (tenant, collection): (Uuid, String) = sqlx::query_as(
+        "select tenant_id, collection from store_records where install_id = $1 limit 1",
+    )
+    .bind(install)
+    .fetch_one(db)
+    .await?;
+    let total = rows.len();
+    let mut batches: Vec<(Vec<String>, Vec<serde_json::Value>, Vec<Vec<u8>>)> = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let (mut keys, mut data, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, d, h) in rows.by_ref().take(batch.max(1)) {
+            keys.push(k);
+            data.push(d);
+            hashes.push(h);
+        }
+        batches.push((keys, data, hashes));
+    }
+    let started = Instant::now();
+    for (keys, data, hashes) in &batches {
+        let mut tx = db.begin().await?;
+        sqlx::query(
+            "insert into store_records (tenant_id, install_id, stream, external_id, collection, \
+                 data, hash, generation) \
+             select $1, $2, 'baseline', k, $3, d, h, 1 \
+             from unnest($4::text[], $5::jsonb[], $6::bytea[]) as u (k, d, h) \
+             on conflict (tenant_id, install_id, stream, external_id) do update \
+             set data = excluded.data, hash = excluded.hash, generation = excluded.generation",
+        )
+        .bind(tenant)
+        .bind(install)
+        .bind(&collection)
+        .bind(keys)
+        .bind(data)
+        .bind(hashes)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    sqlx::query("delete from store_records where install_id = $1 and stream = 'baseline'")
+        .bind(install)
+        .execute(db)
+        .await?;
+    eprintln!("baseline: {total} records inserted in {elapsed:.2} s");
+    Ok(total as f64 / elapsed)
 }
