@@ -127,3 +127,17 @@ optimize_wasm() {
   fi
   cp "$cache/$hash.wasm" "$wasm"
 }
+
+# A command from a Debian package, installed when missing (as root) or asked for.
+ensure_tool() {
+  local cmd="$1" package="$2"
+  if command -v "$cmd" >/dev/null; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing $package from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+  else
+    echo "The benchmarks need $cmd: install it with 'sudo apt-get install $package'." >&2
+    exit 1
+  fi
+}
