@@ -360,7 +360,9 @@ async fn insert_baseline(env: &SyncEnv, install: Uuid, batch: usize) -> anyhow::
     .fetch_one(db)
     .await?;
     let total = rows.len();
-    let mut batches: Vec<(Vec<String>, Vec<serde_json::Value>, Vec<Vec<u8>>)> = Vec::new();
+    // Keys, records and hashes of each batch.
+    type Columns = (Vec<String>, Vec<serde_json::Value>, Vec<Vec<u8>>);
+    let mut batches: Vec<Columns> = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let (mut keys, mut data, mut hashes) = (Vec::new(), Vec::new(), Vec::new());

@@ -23,18 +23,7 @@ pub async fn receive(
         return answer(StatusCode::NOT_FOUND, "not_found");
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    match webhooks::receive(
-        &state.pool,
-        &state.vault,
-        &state.connect,
-        &provider,
-        install,
-        &headers,
-        &body,
-        now,
-    )
-    .await
-    {
+    match webhooks::receive(&state, &provider, install, &headers, &body, now).await {
         Ok(Accepted::Enqueued) => answer(StatusCode::ACCEPTED, "queued"),
         // Already taken: acknowledged, so that a provider retrying a delivery we took stops.
         Ok(Accepted::Duplicate) => answer(StatusCode::OK, "duplicate"),

@@ -5,11 +5,10 @@
 //! transaction. Bursts coalesce: while one sync of the install waits in the queue, more deliveries
 //! join it rather than queue more.
 
-use crate::domain::connections::ConnectSettings;
 use crate::domain::db::{self, Scope};
 use crate::domain::installs::hooks;
 use crate::domain::queue::{self, JobKind, NewJob, QueueError};
-use crate::domain::vault::Keyring;
+use crate::domain::AppState;
 use connectors::webhooks::{verify, WebhookError};
 use http::HeaderMap;
 use secrecy::ExposeSecret;
@@ -63,9 +62,7 @@ impl From<sqlx::Error> for Refused {
 
 /// Checks and takes one delivery.
 pub async fn receive(
-    pool: &PgPool,
-    vault: &Keyring,
-    settings: &ConnectSettings,
+    state: &AppState,
     provider: &str,
     install: Uuid,
     headers: &HeaderMap,
@@ -75,7 +72,9 @@ pub async fn receive(
     if body.len() > MAX_BODY {
         return Err(Refused::TooLarge);
     }
-    let spec = settings
+    let (pool, vault) = (&state.pool, &*state.vault);
+    let spec = state
+        .connect
         .spec(provider)
         .ok()
         .and_then(|s| s.webhooks.as_ref())

@@ -240,7 +240,7 @@ fn ConnectionsStep(page: WizardPage) -> impl IntoView {
                         } else {
                             usable.into_iter().map(|c| {
                                 let label = c.account_label.clone().unwrap_or_else(|| c.provider_name.clone());
-                                let note = (c.status != ConnectionStatus::Active).then(|| " (needs reconnecting)");
+                                let note = (c.status != ConnectionStatus::Active).then_some(" (needs reconnecting)");
                                 let chosen = match just_connected {
                                     Some(new) if usable_ids(&slot.provider.connections).contains(&new) => new == c.id,
                                     _ => slot.selected == Some(c.id),

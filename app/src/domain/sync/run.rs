@@ -200,6 +200,10 @@ async fn budget_of(
 
 /// Reads pages from `position` on, one ahead of the writer, until the stream ends, an error, or
 /// the writer hangs up. A 401 gets one refresh of the credentials and one more try.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the reader task's whole state, moved into it once"
+)]
 async fn read_ahead(
     engine: Engine,
     tenant: Uuid,
