@@ -296,10 +296,35 @@ pub fn spec_with(
     spec
 }
 
+/// A `patchbay worker` child process, killed when dropped: a failing test must not leave one
+/// running against its database (the next run could not drop that database).
+pub struct WorkerProcess(pub std::process::Child);
+
+impl std::ops::Deref for WorkerProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorkerProcess {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        // Nothing happens for a process already waited for.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl SyncEnv {
     /// `patchbay worker` as a child process over the test's database and sandbox, with a short
     /// lease, quick retries and a quick reaper; `extra` adds or overrides environment variables.
-    pub fn worker_process(&self, extra: &[(&str, &str)]) -> std::process::Child {
+    pub fn worker_process(&self, extra: &[(&str, &str)]) -> WorkerProcess {
         use secrecy::ExposeSecret;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"));
         cmd.arg("worker")
@@ -320,7 +345,7 @@ impl SyncEnv {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        cmd.spawn().expect("start patchbay worker")
+        WorkerProcess(cmd.spawn().expect("start patchbay worker"))
     }
 
     /// Installs `slug` through the wizard's steps with `triggers` and `schedule`, reading
