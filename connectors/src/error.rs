@@ -26,6 +26,8 @@ pub struct ConnectorError {
     pub message: String,
     /// The HTTP status, when there was a response.
     pub status: Option<u16>,
+    /// The request that failed and its answer (if any), for the run log.
+    pub exchange: Option<Box<crate::engine::Exchange>>,
 }
 
 impl ConnectorError {
@@ -34,6 +36,7 @@ impl ConnectorError {
             class,
             message: message.into(),
             status: None,
+            exchange: None,
         }
     }
 
@@ -51,6 +54,11 @@ impl ConnectorError {
 
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
+        self
+    }
+
+    pub fn with_exchange(mut self, exchange: crate::engine::Exchange) -> Self {
+        self.exchange = Some(Box::new(exchange));
         self
     }
 

@@ -174,6 +174,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "PATCHBAY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// Days the run log keeps attempts (and their events) after they end; older ones are
+    /// pruned in small batches every hour.
+    #[arg(long, env = "PATCHBAY_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: u32,
+
     /// Milliseconds between the reaper's looks for expired leases (tests shorten it).
     #[arg(
         long,
@@ -212,6 +217,7 @@ impl WorkerArgs {
             concurrency: self.workers,
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
             reap_every: std::time::Duration::from_millis(self.reap_every_ms.max(50)),
+            retention: std::time::Duration::from_secs(u64::from(self.retention_days) * 86_400),
             ..Default::default()
         }
     }

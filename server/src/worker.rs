@@ -13,6 +13,7 @@
 //! batch it is writing commits) and waits for them to hand their jobs back to the queue; after
 //! the grace period, whatever still runs is left to its lease, which the reaper takes back.
 
+use app::domain::admin::{health, retention};
 use app::domain::connections::{refresh, ConnectSettings};
 use app::domain::queue::{self, ClaimedJob, QueueError};
 use app::domain::sync::{Control, Engine, Settled, Stop};
@@ -40,6 +41,10 @@ pub struct PoolConfig {
     pub shutdown_grace: Duration,
     /// Whether this pool refreshes expiring OAuth tokens every minute.
     pub refresh_sweep: bool,
+    /// How long the run log keeps an attempt after it ended.
+    pub retention: Duration,
+    /// How often the pool reports itself alive (and samples the queue's depth).
+    pub report_every: Duration,
 }
 
 impl Default for PoolConfig {
@@ -52,6 +57,8 @@ impl Default for PoolConfig {
             schedule_every: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             refresh_sweep: true,
+            retention: Duration::from_secs(30 * 86_400),
+            report_every: Duration::from_secs(5),
         }
     }
 }
@@ -89,8 +96,16 @@ pub fn spawn(mut engine: Engine, config: PoolConfig) -> PoolHandle {
         move || tick(pool.clone())
     }));
     tasks.spawn(every(Duration::from_secs(3600), watch_rx.clone(), {
-        let pool = engine.pool.clone();
-        move || prune(pool.clone())
+        let (pool, keep) = (engine.pool.clone(), config.retention);
+        move || prune(pool.clone(), keep)
+    }));
+    tasks.spawn(every(config.report_every, watch_rx.clone(), {
+        let (pool, name, concurrency) = (
+            engine.pool.clone(),
+            engine.settings.worker.clone(),
+            config.concurrency,
+        );
+        move || report(pool.clone(), name.clone(), concurrency)
     }));
     if config.refresh_sweep {
         tasks.spawn(every(Duration::from_secs(60), watch_rx, {
@@ -151,9 +166,24 @@ async fn tick(pool: sqlx::PgPool) {
     }
 }
 
-async fn prune(pool: sqlx::PgPool) {
+async fn prune(pool: sqlx::PgPool, keep: Duration) {
     if let Err(err) = webhooks::prune(&pool, 7).await {
         tracing::warn!(error = %err, "pruning webhook deliveries failed");
+    }
+    // At most 100 batches an hour: a backlog (a lowered retention) drains over a few hours
+    // instead of loading the database at once.
+    match retention::prune(&pool, keep, 100).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(runs = n, "pruned old runs from the run log"),
+        Err(err) => tracing::warn!(error = %err, "pruning the run log failed"),
+    }
+}
+
+/// The worker's heartbeat for the health page, and the queue's depth of this minute.
+async fn report(pool: sqlx::PgPool, name: String, concurrency: usize) {
+    let host = name.rsplit_once(':').map_or(name.as_str(), |(h, _)| h);
+    if let Err(err) = health::report(&pool, &name, host, std::process::id(), concurrency).await {
+        tracing::warn!(error = %err, "could not report the worker's heartbeat");
     }
 }
 

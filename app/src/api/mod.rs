@@ -2,6 +2,7 @@
 //! returns a typed [`AppError`](crate::error::AppError). Endpoints are stable (`/api/<name>`) so
 //! that tests and docs can name them.
 
+pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod connections;

@@ -1,4 +1,7 @@
-//! The audit log: who did what to a tenant's settings, append-only.
+//! The audit log: who did what, when, in which organization — append-only at the database level
+//! (a trigger refuses changes; the app role holds no update or delete privilege). Entries keep
+//! the actor's email, so that they still say who after the user is gone. Platform admins read
+//! and search it across organizations (`admin::audit`).
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -13,7 +16,8 @@ pub async fn record(
     detail: serde_json::Value,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into audit_log (tenant_id, actor_user_id, action, detail) values ($1, $2, $3, $4)",
+        "insert into audit_log (tenant_id, actor_user_id, action, detail, actor_email) \
+         select $1, $2, $3, $4, (select email from users where id = $2)",
     )
     .bind(tenant)
     .bind(actor)

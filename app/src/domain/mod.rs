@@ -2,6 +2,7 @@
 //! after they have worked out who is asking.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod connections;
 pub mod db;

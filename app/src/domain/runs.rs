@@ -17,10 +17,18 @@ use uuid::Uuid;
 /// Opens the attempt's row and its first event.
 pub async fn start(pool: &PgPool, job: &ClaimedJob, worker: &str) -> sqlx::Result<i64> {
     let mut tx = db::begin(pool, Scope::System).await?;
+    // The listing and provider are copied from the install (for grouping failures), and the
+    // streams' cursors as they stand before the attempt reads anything.
     let id: i64 = sqlx::query_scalar(
         "insert into sync_runs (tenant_id, install_id, job_id, attempt, kind, trigger, worker, \
-             lease_token, queued_at, phase) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Starting') returning id",
+             lease_token, queued_at, phase, listing_id, provider, cursor_before) \
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, 'Starting', i.listing_id, \
+                v.recipe->>'source_provider', \
+                (select jsonb_object_agg(s.stream, s.cursor) from sync_state s \
+                 where s.tenant_id = $1 and s.install_id = $2) \
+         from installs i join listing_versions v on v.id = i.listing_version_id \
+         where i.tenant_id = $1 and i.id = $2 \
+         returning id",
     )
     .bind(job.job.tenant)
     .bind(job.install)
@@ -134,6 +142,69 @@ pub async fn events(
     Ok(())
 }
 
+/// Adds events of one kind, each with its detail (a provider exchange, as `{"request": …}`).
+pub async fn detailed_events(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    run: i64,
+    kind: EventKind,
+    entries: &[(String, serde_json::Value)],
+) -> sqlx::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (messages, details): (Vec<&str>, Vec<&serde_json::Value>) =
+        entries.iter().map(|(m, d)| (m.as_str(), d)).unzip();
+    sqlx::query(
+        "insert into run_events (tenant_id, run_id, kind, message, detail) \
+         select $1, $2, $3, m, d from unnest($4::text[], $5::jsonb[]) as u (m, d)",
+    )
+    .bind(tenant)
+    .bind(run)
+    .bind(kind.as_str())
+    .bind(&messages)
+    .bind(&details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds the seconds an attempt waited for rate budgets (for the health page's plot).
+pub async fn add_rate_wait(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    run: i64,
+    seconds: f64,
+) -> sqlx::Result<()> {
+    sqlx::query("update sync_runs set rate_wait_secs = rate_wait_secs + $3 where tenant_id = $1 and id = $2")
+        .bind(tenant)
+        .bind(run)
+        .bind(seconds)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a provider request that failed, with its summary, before the attempt closes.
+pub async fn failed_request(
+    pool: &PgPool,
+    tenant: Uuid,
+    run: i64,
+    exchange: &connectors::engine::Exchange,
+) -> sqlx::Result<()> {
+    let mut tx = db::begin(pool, Scope::System).await?;
+    let detail = serde_json::json!({ "request": exchange });
+    detailed_events(
+        &mut tx,
+        tenant,
+        run,
+        EventKind::Request,
+        &[(format!("Request failed: {}", exchange.summary()), detail)],
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ending {
@@ -161,7 +232,9 @@ pub async fn finish(pool: &PgPool, tenant: Uuid, run: i64, ending: &Ending) -> s
     };
     let counts: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(
         "update sync_runs set outcome = $3, error_class = $4, error_message = $5, retry_at = $6, \
-             finished_at = now(), phase = null \
+             finished_at = now(), phase = null, \
+             cursor_after = (select jsonb_object_agg(s.stream, s.cursor) from sync_state s \
+                             where s.tenant_id = $1 and s.install_id = sync_runs.install_id) \
          where tenant_id = $1 and id = $2 and outcome = 'running' \
          returning records_read, records_written, records_unchanged, records_deleted, records_failed",
     )
@@ -336,6 +409,24 @@ pub async fn history(
         }
     }
     Ok(groups)
+}
+
+/// Every attempt of one job, newest first.
+pub async fn attempts_of_job(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    job: i64,
+) -> sqlx::Result<Vec<RunView>> {
+    let rows: Vec<RunRow> = sqlx::query_as(&format!(
+        "select {} from sync_runs r where r.tenant_id = $1 and r.job_id = $2 \
+         order by r.attempt desc, r.id desc limit 100",
+        run_columns()
+    ))
+    .bind(tenant)
+    .bind(job)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(RunView::from).collect())
 }
 
 /// The newest attempt of each of the given installs that has one.

@@ -61,9 +61,11 @@ string_enum!(
     EventKind, "kind", {
         Started = "started" / "Started",
         Page = "page" / "Page read",
+        Request = "request" / "Request",
         Retry = "retry" / "Retry",
         RateWait = "rate_wait" / "Rate wait",
         Quarantined = "quarantined" / "Quarantined",
+        Replayed = "replayed" / "Replayed",
         Deleted = "deleted" / "Deleted",
         Error = "error" / "Error",
         Finished = "finished" / "Finished",

@@ -313,6 +313,7 @@ macro_rules! string_enum {
     };
 }
 
+pub mod admin;
 pub mod connection;
 pub mod install;
 pub mod listing;

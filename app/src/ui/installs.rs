@@ -50,7 +50,7 @@ pub fn OutcomeBadge(outcome: RunOutcome) -> impl IntoView {
     view! { <span class=class data-outcome=outcome.as_str()>{outcome.label()}</span> }
 }
 
-fn duration(ms: i64) -> String {
+pub(super) fn duration(ms: i64) -> String {
     match ms {
         ms if ms < 1000 => format!("{ms} ms"),
         ms if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),

@@ -2,6 +2,10 @@
 //! only through server functions in [`crate::api`]; nothing here touches SQL.
 
 mod account;
+mod admin_audit;
+mod admin_failures;
+mod admin_health;
+mod admin_run;
 mod auth;
 mod catalog;
 mod connections;
@@ -113,6 +117,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin") view=pages::Admin ssr=SsrMode::Async />
                     <Route path=path!("admin/reviews") view=review::ReviewQueuePage ssr=SsrMode::Async />
                     <Route path=path!("admin/reviews/:id") view=review::ReviewPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/failures") view=admin_failures::FailuresPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/runs/:id") view=admin_run::RunDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/health") view=admin_health::HealthPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/audit") view=admin_audit::AuditLogPage ssr=SsrMode::Async />
+                    <Route path=path!("vendor/failures") view=admin_failures::VendorFailuresPage ssr=SsrMode::Async />
                 </Routes>
             </main>
             <layout::Footer />

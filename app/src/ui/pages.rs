@@ -154,10 +154,18 @@ pub fn Admin() -> impl IntoView {
                                     <h2>"Provider apps"</h2>
                                     <p class="muted">"The OAuth apps Patchbay is registered as at each provider, which customers connect through."</p>
                                 </a>
-                                <div class="card">
+                                <a class="card" href="/admin/failures">
                                     <h2>"Failures"</h2>
-                                    <p class="muted">"Failing syncs across all tenants will show up here once installs run."</p>
-                                </div>
+                                    <p class="muted">"Failing and dead syncs across every organization, grouped by what went wrong, with retry and replay."</p>
+                                </a>
+                                <a class="card" href="/admin/health">
+                                    <h2>"Health"</h2>
+                                    <p class="muted">"The queue, the workers and what they run, with plots of the last hour."</p>
+                                </a>
+                                <a class="card" href="/admin/audit">
+                                    <h2>"Audit log"</h2>
+                                    <p class="muted">"Who did what, when, in which organization."</p>
+                                </a>
                             </div>
                         </div>
                     </div>

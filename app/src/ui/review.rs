@@ -22,7 +22,10 @@ pub fn AdminRail(current: &'static str) -> impl IntoView {
         <nav class="console-rail" aria-label="Admin">
             <ul role="list">
                 {item("/admin", "Overview")}
+                {item("/admin/failures", "Failures")}
+                {item("/admin/health", "Health")}
                 {item("/admin/reviews", "Reviews")}
+                {item("/admin/audit", "Audit log")}
                 {item("/admin/apps", "Provider apps")}
                 <li><a href="/marketplace">"Catalog"</a></li>
             </ul>

@@ -52,6 +52,7 @@ pub fn VendorPage() -> impl IntoView {
                         <p class="eyebrow">{info.active().map(|o| o.name.clone())}</p>
                         <h1>"Vendor console"</h1>
                     </div>
+                    <a class="button button-ghost" href="/vendor/failures">"Failures"</a>
                     <a class="button button-ghost" href="/vendor/apps">"Provider apps"</a>
                 </header>
                 <div class="console">

@@ -6,11 +6,13 @@
 //! spec can describe its API; a code connector implements the same traits.
 
 mod destination;
+mod exchange;
 pub mod link;
 mod request;
 mod source;
 
 pub use destination::SpecDestination;
+pub use exchange::{redact_url, sensitive_param, Exchange, REDACTED};
 pub use source::{later, SpecSource, WebhookSubscription};
 
 use crate::error::ConnectorError;
@@ -104,6 +106,8 @@ pub struct Page {
     /// The greatest cursor-field value seen so far in this sync (incremental streams), to commit
     /// as the next sync's `cursor` once the sync completes.
     pub high_water: Option<String>,
+    /// The request that fetched the page and its answer, for the run log.
+    pub exchange: Option<Exchange>,
 }
 
 /// Reads streams page by page.
@@ -244,6 +248,7 @@ mod tests {
             records: vec![Record::new(mark, serde_json::json!({ "updated_at": mark }))],
             next: next.map(|n| PageToken::Param(n.to_owned())),
             high_water: Some(mark.to_owned()),
+            exchange: None,
         }
     }
 

@@ -240,17 +240,34 @@ impl Api {
         &self,
         req: OutboundRequest,
     ) -> Result<crate::http::OutboundResponse, ConnectorError> {
+        self.call_logged(req).await.map(|(res, _)| res)
+    }
+
+    /// [`Api::call`], with the exchange as the run log keeps it: on the answer, or on the error.
+    /// The time taken includes any wait for the rate budget (the run log reports those waits
+    /// separately).
+    pub async fn call_logged(
+        &self,
+        req: OutboundRequest,
+    ) -> Result<(crate::http::OutboundResponse, super::Exchange), ConnectorError> {
         let req = self
             .connection
             .authenticate(req.header("Accept", "application/json"))?;
-        let res = match &self.budget {
-            Some(budget) => self.http.send_with_budget(req, budget.as_ref()).await?,
-            None => self.http.send(req).await?,
+        let method = req.method.to_string();
+        let url = req.url.clone();
+        let started = std::time::Instant::now();
+        let sent = match &self.budget {
+            Some(budget) => self.http.send_with_budget(req, budget.as_ref()).await,
+            None => self.http.send(req).await,
         };
+        let secrets = self.connection.credentials.secrets();
+        let exchange = super::Exchange::new(&method, &url, &secrets, started.elapsed());
+        let res = sent.map_err(|e| e.with_exchange(exchange.clone()))?;
+        let exchange = exchange.answered(res.status, res.body.len());
         if !(200..300).contains(&res.status) {
-            return Err(response_error(&self.connection, &res));
+            return Err(response_error(&self.connection, &res).with_exchange(exchange));
         }
-        Ok(res)
+        Ok((res, exchange))
     }
 }
 

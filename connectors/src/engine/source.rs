@@ -266,8 +266,9 @@ impl Source for SpecSource {
             ConnectorError::permanent(format!("{} has no stream `{stream_name}`", spec.id))
         })?;
         let url = self.page_url(stream, position)?;
-        let res = self.send(url).await?;
-        let mut body = parse_json(&spec.id, &res.body)?;
+        let (res, exchange) = self.api.call_logged(OutboundRequest::get(url)).await?;
+        let mut body =
+            parse_json(&spec.id, &res.body).map_err(|e| e.with_exchange(exchange.clone()))?;
 
         // Take the records out of the body rather than copying them; pagination reads the rest.
         let slot = if stream.records.is_empty() {
@@ -386,6 +387,7 @@ impl Source for SpecSource {
             records,
             next,
             high_water,
+            exchange: Some(exchange),
         })
     }
 }

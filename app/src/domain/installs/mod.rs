@@ -247,7 +247,7 @@ fn queue_error(err: QueueError) -> AppError {
 }
 
 /// Enqueues a sync of an active install now, in the caller's (system-scoped) transaction.
-async fn enqueue(
+pub(crate) async fn enqueue(
     conn: &mut PgConnection,
     install: &Install,
     kind: JobKind,
@@ -527,7 +527,7 @@ pub async fn upgrade(
     Ok(number)
 }
 
-async fn set_status(
+pub(crate) async fn set_status(
     conn: &mut PgConnection,
     install: &Install,
     status: InstallStatus,
@@ -547,7 +547,7 @@ async fn set_status(
 
 /// Removes the schedule and the queued jobs, and flags a running job, in the caller's
 /// transaction (which it turns to system scope: the queue is platform work).
-async fn stop_work(conn: &mut PgConnection, install: &Install) -> Result<(), AppError> {
+pub(crate) async fn stop_work(conn: &mut PgConnection, install: &Install) -> Result<(), AppError> {
     as_system(conn).await?;
     schedules::remove(conn, install.tenant, install.id).await?;
     queue::stop_install(conn, install.tenant, install.id)

@@ -19,6 +19,7 @@
 //! reason and the run goes on.
 
 mod provider;
+mod replay;
 mod run;
 pub mod state;
 pub mod store;
@@ -228,6 +229,13 @@ impl Engine {
             }
             Err(failure) => failure,
         };
+        if let Failure::Provider(ConnectorError {
+            exchange: Some(exchange),
+            ..
+        }) = &failure
+        {
+            runs::failed_request(&self.pool, tenant, run_id, exchange).await?;
+        }
         match failure {
             Failure::Stopped(Stop::LeaseLost) => {
                 tracing::warn!(%tenant, job = job_ref.id, "lease lost: another worker has the job");

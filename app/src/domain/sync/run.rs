@@ -48,10 +48,10 @@ enum Sink {
 }
 
 /// What the attempt works with.
-struct Plan {
-    install: Install,
-    spec: Arc<ProviderSpec>,
-    mapping: CompiledMapping,
+pub(super) struct Plan {
+    pub(super) install: Install,
+    pub(super) spec: Arc<ProviderSpec>,
+    pub(super) mapping: CompiledMapping,
     source: SpecSource,
     source_connection: Uuid,
     budget: Arc<PgBudget>,
@@ -66,6 +66,8 @@ pub(super) async fn sync(
     control: &Control,
 ) -> Result<(), Failure> {
     let mut plan = plan(engine, job).await?;
+    // Quarantined records an admin asked to replay go first: the fix they wait for is in.
+    super::replay::replay(engine, job, run_id, &mut plan).await?;
     for stream in plan.install.streams.clone() {
         if let Some(stop) = control.stopped() {
             return Err(Failure::Stopped(stop));
@@ -253,16 +255,26 @@ async fn read_ahead(
     }
 }
 
-/// A batch gathered from pages, ready to write.
+/// A record the mapping or the destination refused: (key, source record, reason, stage), where
+/// the stage says which refused it (`mapping` or `destination`).
+pub(super) type Refused = (String, serde_json::Value, String, &'static str);
+
+/// A batch gathered from pages (or from quarantined records, for a replay), ready to write.
 #[derive(Default)]
-struct Batch {
-    items: Vec<Item>,
-    /// (index into the page's records, source record, reason).
-    refused: Vec<(String, serde_json::Value, String)>,
-    pages: i32,
-    read: i64,
-    /// Page events: "Read page 3: 200 customers".
-    notes: Vec<String>,
+pub(super) struct Batch {
+    pub(super) items: Vec<Item>,
+    pub(super) refused: Vec<Refused>,
+    pub(super) pages: i32,
+    pub(super) read: i64,
+    /// Page events: "Read page 3: 200 customers", with the request's summary.
+    pub(super) notes: Vec<(String, serde_json::Value)>,
+    /// For a replay: the quarantined rows the batch writes again, marked replayed when it
+    /// commits. A replay batch leaves the stream's read position alone.
+    pub(super) replayed: Vec<i64>,
+    /// The source records of `items`, by key, kept for a destination that may refuse some of
+    /// them (they are quarantined as read, so that a replay maps them again).
+    pub(super) sources: std::collections::HashMap<String, serde_json::Value>,
+    pub(super) keep_sources: bool,
     /// Where each key sits in `items`.
     index: std::collections::HashMap<String, usize>,
     next: Option<PageToken>,
@@ -274,9 +286,13 @@ impl Batch {
     fn add(&mut self, plan: &Plan, stream: &str, page: Page, page_number: i32) {
         self.pages += 1;
         self.read += page.records.len() as i64;
-        self.notes.push(format!(
-            "Read page {page_number}: {} {stream}",
-            page.records.len()
+        let detail = match &page.exchange {
+            Some(exchange) => serde_json::json!({ "request": exchange }),
+            None => serde_json::json!({}),
+        };
+        self.notes.push((
+            format!("Read page {page_number}: {} {stream}", page.records.len()),
+            detail,
         ));
         if let Some(mark) = page.high_water {
             if self.high_water.as_deref().is_none_or(|hw| later(&mark, hw)) {
@@ -286,6 +302,9 @@ impl Batch {
         for record in page.records {
             match plan.mapping.apply(&record.data) {
                 Ok(data) => {
+                    if self.keep_sources {
+                        self.sources.insert(record.key.clone(), record.data.clone());
+                    }
                     let hash = ContentHash::of(&data);
                     let item = Item {
                         key: record.key,
@@ -306,6 +325,7 @@ impl Batch {
                     record.key,
                     record.data,
                     format!("The field mapping failed: {err}."),
+                    "mapping",
                 )),
             }
         }
@@ -408,6 +428,7 @@ async fn sync_stream(
     loop {
         let mut batch = Batch {
             high_water: run.high_water.clone(),
+            keep_sources: !sink_is_store,
             ..Batch::default()
         };
         let mut failed: Option<Failure> = None;
@@ -497,7 +518,7 @@ async fn quarantine(
     job: &ClaimedJob,
     run_id: i64,
     stream: &str,
-    refused: &[(String, serde_json::Value, String)],
+    refused: &[Refused],
 ) -> sqlx::Result<()> {
     if refused.is_empty() {
         return Ok(());
@@ -516,9 +537,11 @@ async fn quarantine(
         })
         .collect();
     let reasons: Vec<&str> = refused.iter().map(|r| r.2.as_str()).collect();
+    let stages: Vec<&str> = refused.iter().map(|r| r.3).collect();
     sqlx::query(
-        "insert into quarantined_records (tenant_id, install_id, run_id, stream, external_id, reason, data) \
-         select $1, $2, $3, $4, k, r, d from unnest($5::text[], $6::text[], $7::jsonb[]) as u (k, r, d)",
+        "insert into quarantined_records (tenant_id, install_id, run_id, stream, external_id, reason, data, stage) \
+         select $1, $2, $3, $4, k, r, d, s \
+         from unnest($5::text[], $6::text[], $7::jsonb[], $8::text[]) as u (k, r, d, s)",
     )
     .bind(tenant)
     .bind(job.install)
@@ -527,12 +550,13 @@ async fn quarantine(
     .bind(&keys)
     .bind(&reasons)
     .bind(&data)
+    .bind(&stages)
     .execute(&mut *conn)
     .await?;
     let mut notes: Vec<String> = refused
         .iter()
         .take(QUARANTINE_EVENTS)
-        .map(|(key, _, reason)| format!("Quarantined {key}: {reason}"))
+        .map(|(key, _, reason, _)| format!("Quarantined {key}: {reason}"))
         .collect();
     if refused.len() > QUARANTINE_EVENTS {
         notes.push(format!(
@@ -548,7 +572,7 @@ async fn quarantine(
     clippy::too_many_arguments,
     reason = "the attempt's parts, each named at the call"
 )]
-async fn flush(
+pub(super) async fn flush(
     engine: &Engine,
     job: &ClaimedJob,
     run_id: i64,
@@ -638,7 +662,13 @@ async fn flush(
         }
         for (key, reason) in &outcome.refused {
             if let Some(item) = batch.items.iter().find(|i| &i.key == key) {
-                refused.push((item.key.clone(), item.data.clone(), reason.clone()));
+                let source = batch.sources.get(key).unwrap_or(&item.data);
+                refused.push((
+                    item.key.clone(),
+                    source.clone(),
+                    reason.clone(),
+                    "destination",
+                ));
             }
         }
         counts.written = outcome.done.len() as i64;
@@ -678,7 +708,18 @@ async fn flush(
         (Sink::Provider { .. }, None) => {}
     }
     quarantine(&mut tx, job, run_id, stream, &refused).await?;
-    if stopped.is_none() {
+    if !batch.replayed.is_empty() && stopped.is_none() {
+        // Refused again, they were quarantined again above (under this run).
+        sqlx::query(
+            "update quarantined_records set replayed_at = now() \
+             where tenant_id = $1 and id = any($2) and replayed_at is null",
+        )
+        .bind(tenant)
+        .bind(&batch.replayed)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if stopped.is_none() && batch.replayed.is_empty() {
         // The position moves only when the whole batch is done: on a stop the pages are read
         // again, and what was written is found unchanged.
         state::save_position(
@@ -692,15 +733,18 @@ async fn flush(
         )
         .await?;
     }
-    let phase = if batch.ended {
+    let phase = if !batch.replayed.is_empty() {
+        format!("Replaying quarantined {label}")
+    } else if batch.ended {
         format!("Finishing {label}")
     } else {
         format!("Reading {label}")
     };
     runs::progress(&mut tx, tenant, run_id, counts, &phase).await?;
-    runs::events(&mut tx, tenant, run_id, EventKind::Page, &batch.notes).await?;
+    runs::detailed_events(&mut tx, tenant, run_id, EventKind::Page, &batch.notes).await?;
     let waited = plan.budget.take_waited();
     if waited.times > 0 {
+        runs::add_rate_wait(&mut tx, tenant, run_id, waited.seconds).await?;
         runs::event(
             &mut tx,
             tenant,

@@ -1,0 +1,278 @@
+//! The failures dashboard: failed and dead attempts across tenants, grouped by error class,
+//! listing and provider with counts over the last hour, day and week, and the newest of them one
+//! by one; filtered by tenant, listing, provider, error class, outcome and time range.
+//!
+//! Every query reads `sync_runs_failures`, a partial index holding only failed and dead attempts
+//! with the columns the grouping needs, so that a range of the dashboard costs what its failures
+//! are, not what all runs are.
+
+use super::{begin_read, Viewer, STAMP};
+use crate::error::AppError;
+use crate::model::admin::{
+    Choice, FailedRun, FailureFilter, FailureGroup, FailureQuery, FailuresPage,
+};
+use crate::model::install::{RunOutcome, Stamp};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, PgPool, Postgres};
+use uuid::Uuid;
+
+/// Failed attempts listed one by one.
+pub const RUNS_PAGE: i64 = 50;
+/// Most groups shown.
+const MAX_GROUPS: i64 = 100;
+
+/// The filter as SQL over `sync_runs r`, with parameters $1…$7 bound by [`bind`].
+pub(crate) const FILTER: &str = "\
+r.outcome in ('failed', 'dead') and r.finished_at > now() - make_interval(secs => $1) \
+and ($2::uuid is null or r.tenant_id = $2) \
+and ($3::text is null or r.listing_id = (select l.id from listings l where l.slug = $3)) \
+and ($4::text is null or r.provider = $4) \
+and ($5::text is null or r.error_class = $5) \
+and ($6::text is null or r.outcome = $6) \
+and ($7::uuid is null or r.listing_id in (select l.id from listings l where l.vendor_org_id = $7))";
+
+/// Binds [`FILTER`]'s parameters.
+pub(crate) fn bind<'q, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    viewer: &Viewer,
+    filter: &'q FailureFilter,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    query
+        .bind(filter.range.seconds() as f64)
+        .bind(filter.tenant)
+        .bind(filter.listing.as_deref())
+        .bind(filter.provider.as_deref())
+        .bind(filter.class.map(|c| c.as_str()))
+        .bind(filter.outcome.map(|o| o.as_str()))
+        .bind(viewer.vendor_org())
+}
+
+/// Dead letters of the filter that can be queued again: the newest attempt of its install (no
+/// later attempt ran or succeeded), the install still active. $1…$7 as [`FILTER`].
+pub(crate) const RETRYABLE_DEAD: &str = "\
+select distinct on (r.tenant_id, r.install_id) r.tenant_id, r.install_id, r.kind, r.id \
+from sync_runs r \
+join installs i on i.tenant_id = r.tenant_id and i.id = r.install_id and i.status = 'active' \
+where FILTER and r.outcome = 'dead' \
+  and not exists (select 1 from sync_runs n where n.tenant_id = r.tenant_id \
+                  and n.install_id = r.install_id and n.id > r.id) \
+order by r.tenant_id, r.install_id, r.id desc";
+
+/// The dashboard: groups, the newest failures, and the choices of the filter lists.
+pub async fn page(
+    pool: &PgPool,
+    viewer: &Viewer,
+    query: FailureQuery,
+) -> Result<FailuresPage, AppError> {
+    let filter = query.parse()?;
+    let mut tx = begin_read(pool).await?;
+    let groups = groups(&mut tx, viewer, &filter).await?;
+    let runs = runs(&mut tx, viewer, &filter, RUNS_PAGE).await?;
+    let retryable_dead = if viewer.vendor_org().is_none() {
+        let sql = format!(
+            "select count(*) from ({}) d",
+            RETRYABLE_DEAD.replace("FILTER", FILTER)
+        );
+        bind(sqlx::query_as::<_, (i64,)>(&sql), viewer, &filter)
+            .fetch_one(&mut *tx)
+            .await?
+            .0
+    } else {
+        0
+    };
+    let (tenants, listings, providers) = choices(&mut tx, viewer, &filter).await?;
+    tx.commit().await?;
+    Ok(FailuresPage {
+        query,
+        groups,
+        runs,
+        retryable_dead,
+        tenants,
+        listings,
+        providers,
+        vendor: viewer.vendor_org().is_some(),
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct GroupRow {
+    error_class: Option<String>,
+    slug: Option<String>,
+    name: Option<String>,
+    provider: Option<String>,
+    last_hour: i64,
+    last_day: i64,
+    last_week: i64,
+    total: i64,
+    dead: i64,
+    first_seen: String,
+    first_ago: f64,
+    last_seen: String,
+    last_ago: f64,
+    latest_run: i64,
+}
+
+/// Failures grouped by error class, listing and provider, the most recently seen first.
+pub async fn groups(
+    conn: &mut PgConnection,
+    viewer: &Viewer,
+    filter: &FailureFilter,
+) -> Result<Vec<FailureGroup>, AppError> {
+    let sql = format!(
+        "select g.error_class, l.slug, l.name, g.provider, g.last_hour, g.last_day, g.last_week, \
+                g.total, g.dead, \
+                to_char(g.first_at at time zone 'utc', {STAMP}) as first_seen, \
+                extract(epoch from now() - g.first_at)::float8 as first_ago, \
+                to_char(g.last_at at time zone 'utc', {STAMP}) as last_seen, \
+                extract(epoch from now() - g.last_at)::float8 as last_ago, g.latest_run \
+         from (select r.error_class, r.listing_id, r.provider, \
+                      count(*) filter (where r.finished_at > now() - interval '1 hour') as last_hour, \
+                      count(*) filter (where r.finished_at > now() - interval '1 day') as last_day, \
+                      count(*) filter (where r.finished_at > now() - interval '7 days') as last_week, \
+                      count(*) as total, count(*) filter (where r.outcome = 'dead') as dead, \
+                      min(r.finished_at) as first_at, max(r.finished_at) as last_at, \
+                      (array_agg(r.id order by r.finished_at desc))[1] as latest_run \
+               from sync_runs r where {FILTER} \
+               group by r.error_class, r.listing_id, r.provider \
+               order by max(r.finished_at) desc limit {MAX_GROUPS}) g \
+         left join listings l on l.id = g.listing_id \
+         order by g.last_at desc"
+    );
+    let rows: Vec<GroupRow> = bind(sqlx::query_as(&sql), viewer, filter)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|g| FailureGroup {
+            class: g.error_class.and_then(|c| c.parse().ok()),
+            listing_slug: g.slug.unwrap_or_default(),
+            listing_name: g.name.unwrap_or_else(|| "(unknown listing)".into()),
+            provider: g.provider.unwrap_or_default(),
+            last_hour: g.last_hour,
+            last_day: g.last_day,
+            last_week: g.last_week,
+            total: g.total,
+            dead: g.dead,
+            first_seen: Stamp::new(g.first_seen, g.first_ago),
+            last_seen: Stamp::new(g.last_seen, g.last_ago),
+            latest_run: g.latest_run,
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    tenant_id: Uuid,
+    tenant_name: String,
+    install_id: Uuid,
+    slug: Option<String>,
+    name: Option<String>,
+    provider: Option<String>,
+    outcome: String,
+    error_class: Option<String>,
+    error_message: Option<String>,
+    attempt: i32,
+    finished: String,
+    finished_ago: f64,
+}
+
+/// The newest failed and dead attempts of the filter.
+pub async fn runs(
+    conn: &mut PgConnection,
+    viewer: &Viewer,
+    filter: &FailureFilter,
+    limit: i64,
+) -> Result<Vec<FailedRun>, AppError> {
+    let sql = format!(
+        "select r.id, r.tenant_id, o.name as tenant_name, r.install_id, l.slug, l.name, r.provider, \
+                r.outcome, r.error_class, r.error_message, r.attempt, \
+                to_char(r.finished_at at time zone 'utc', {STAMP}) as finished, \
+                extract(epoch from now() - r.finished_at)::float8 as finished_ago \
+         from (select * from sync_runs r where {FILTER} order by r.finished_at desc limit {limit}) r \
+         join organizations o on o.id = r.tenant_id \
+         left join listings l on l.id = r.listing_id \
+         order by r.finished_at desc"
+    );
+    let rows: Vec<RunRow> = bind(sqlx::query_as(&sql), viewer, filter)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FailedRun {
+            run_id: r.id,
+            tenant_id: r.tenant_id,
+            // A vendor sees which customer's install failed only as an install id.
+            tenant_name: if viewer.vendor_org().is_some() {
+                String::new()
+            } else {
+                r.tenant_name
+            },
+            install_id: r.install_id,
+            listing_slug: r.slug.unwrap_or_default(),
+            listing_name: r.name.unwrap_or_else(|| "(unknown listing)".into()),
+            provider: r.provider.unwrap_or_default(),
+            outcome: r.outcome.parse().unwrap_or(RunOutcome::Failed),
+            class: r.error_class.and_then(|c| c.parse().ok()),
+            message: r.error_message.unwrap_or_default(),
+            attempt: r.attempt + 1,
+            finished_at: Stamp::new(r.finished, r.finished_ago),
+        })
+        .collect())
+}
+
+/// What the filter lists offer: the tenants, listings and providers with failures in the range
+/// (tenants only for platform admins).
+async fn choices(
+    conn: &mut PgConnection,
+    viewer: &Viewer,
+    filter: &FailureFilter,
+) -> Result<(Vec<Choice>, Vec<Choice>, Vec<Choice>), AppError> {
+    let range = FailureFilter {
+        tenant: None,
+        listing: None,
+        provider: None,
+        class: None,
+        outcome: None,
+        range: filter.range,
+    };
+    let sql = format!(
+        "select distinct r.tenant_id, r.listing_id, r.provider from sync_runs r where {FILTER} \
+         limit 5000"
+    );
+    let found: Vec<(Uuid, Option<Uuid>, Option<String>)> =
+        bind(sqlx::query_as(&sql), viewer, &range)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut tenant_ids: Vec<Uuid> = found.iter().map(|f| f.0).collect();
+    tenant_ids.sort();
+    tenant_ids.dedup();
+    let mut listing_ids: Vec<Uuid> = found.iter().filter_map(|f| f.1).collect();
+    listing_ids.sort();
+    listing_ids.dedup();
+    let mut providers: Vec<String> = found.iter().filter_map(|f| f.2.clone()).collect();
+    providers.sort();
+    providers.dedup();
+    let tenants: Vec<Choice> = if viewer.vendor_org().is_none() {
+        sqlx::query_as::<_, (Uuid, String)>(
+            "select id, name from organizations where id = any($1) order by name limit 500",
+        )
+        .bind(&tenant_ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, name)| (id.to_string(), name))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let listings: Vec<Choice> = sqlx::query_as(
+        "select slug, name from listings where id = any($1) order by name limit 500",
+    )
+    .bind(&listing_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let providers = providers.into_iter().map(|p| (p.clone(), p)).collect();
+    Ok((tenants, listings, providers))
+}
