@@ -195,6 +195,8 @@ pub struct RunDetail {
     /// Replay asked for and not done yet.
     pub replay_pending: i64,
     pub retry: RetryState,
+    /// The install's newest attempt (this one, or a later one: a retry, the next sync).
+    pub newest: Option<(i64, RunOutcome)>,
     pub vendor: bool,
 }
 

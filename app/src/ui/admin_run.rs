@@ -9,7 +9,7 @@ use super::installs::{duration, OutcomeBadge, When};
 use super::pages::set_status_of;
 use crate::api::admin::{get_run_detail, AdminRunAction};
 use crate::model::admin::{RetryState, RunDetail};
-use crate::model::install::RunView;
+use crate::model::install::{RunOutcome, RunView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -35,6 +35,9 @@ pub fn RunDetailPage() -> impl IntoView {
     let params = use_params_map();
     let action = ServerAction::<AdminRunAction>::new();
     let tick = RwSignal::new(0u32);
+    let query = use_query_map();
+    // Just after a repair action, follow the install until its next run shows.
+    let query_done = move || query.read().get("done").is_some();
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(
         move || (id(), tick.get(), action.version().get()),
@@ -44,7 +47,11 @@ pub fn RunDetailPage() -> impl IntoView {
     Effect::new(move |_| {
         let live = data.with(|d| {
             d.as_ref().and_then(|r| r.as_ref().ok()).is_some_and(|p| {
-                p.attempts.iter().any(|a| a.finished_at.is_none()) || p.retry == RetryState::Waiting
+                p.attempts.iter().any(|a| a.finished_at.is_none())
+                    || p.retry == RetryState::Waiting
+                    || p.newest.is_some_and(|(n, o)| {
+                        o == RunOutcome::Running || (n == p.run.id && query_done())
+                    })
             })
         });
         if live {
@@ -194,6 +201,18 @@ fn Detail(detail: RunDetail, action: ServerAction<AdminRunAction>) -> impl IntoV
                         <dt>"Unchanged / deleted / failed"</dt><dd>{format!("{} / {} / {}", run.unchanged, run.deleted, run.failed)}</dd>
                     </dl>
                 </section>
+                {detail.newest.map(|(newest, outcome)| view! {
+                    <section class="panel newest-run" aria-labelledby="newest-heading">
+                        <h2 id="newest-heading">"The install's newest run"</h2>
+                        <p>
+                            {if newest == id { view! { <span>"This one"</span> }.into_any() } else {
+                                view! { <a href=format!("/admin/runs/{newest}")>{format!("#{newest}")}</a> }.into_any()
+                            }}
+                            " "
+                            <OutcomeBadge outcome />
+                        </p>
+                    </section>
+                })}
                 <section class="panel" aria-labelledby="cursor-heading">
                     <h2 id="cursor-heading">"Cursors"</h2>
                     <Cursors title="Before" cursors=detail.cursor_before.clone() />

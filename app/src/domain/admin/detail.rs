@@ -133,6 +133,14 @@ pub async fn run_detail(pool: &PgPool, viewer: &Viewer, run: i64) -> Result<RunD
     .fetch_one(&mut *tx)
     .await?;
 
+    let newest: Option<(i64, String)> = sqlx::query_as(
+        "select id, outcome from sync_runs where tenant_id = $1 and install_id = $2 \
+         order by id desc limit 1",
+    )
+    .bind(tenant)
+    .bind(head.install_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let retry = retry_state(
         &mut tx,
         tenant,
@@ -174,6 +182,7 @@ pub async fn run_detail(pool: &PgPool, viewer: &Viewer, run: i64) -> Result<RunD
         replayable,
         replay_pending,
         retry: if vendor { RetryState::None } else { retry },
+        newest: newest.map(|(id, outcome)| (id, outcome.parse().unwrap_or(RunOutcome::Failed))),
         vendor,
     })
 }
