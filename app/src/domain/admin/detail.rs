@@ -16,6 +16,15 @@ const MAX_EVENTS: i64 = 500;
 /// Most quarantined records listed.
 const MAX_QUARANTINED: i64 = 50;
 
+/// (time, seconds ago, kind, message, the request's summary).
+type EventRow = (
+    String,
+    f64,
+    String,
+    String,
+    Option<sqlx::types::Json<Exchange>>,
+);
+
 #[derive(sqlx::FromRow)]
 struct Head {
     tenant_id: Uuid,
@@ -78,13 +87,7 @@ pub async fn run_detail(pool: &PgPool, viewer: &Viewer, run: i64) -> Result<RunD
         .ok_or_else(|| AppError::not_found("No such run."))?;
     attempts.sort_by_key(|a| a.attempt);
 
-    let rows: Vec<(
-        String,
-        f64,
-        String,
-        String,
-        Option<sqlx::types::Json<Exchange>>,
-    )> = sqlx::query_as(&format!(
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
         "select t, ago, kind, message, request from ( \
                select id, to_char(at at time zone 'utc', {STAMP}) as t, \
                       extract(epoch from now() - at)::float8 as ago, kind, message, \
