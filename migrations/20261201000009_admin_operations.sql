@@ -30,11 +30,10 @@ create index quarantined_records_replay on quarantined_records (tenant_id, insta
     where replay_requested_at is not null and replayed_at is null;
 
 -- Worker processes, by the heartbeat each writes every few seconds; the health page counts those
--- heard from lately as alive. No tenant data.
+-- heard from lately as alive. `name` is the one in leases and the run log (`host:pid`). No
+-- tenant data.
 create table workers (
     name text primary key,
-    host text not null,
-    pid int not null,
     concurrency int not null,
     started_at timestamptz not null default now(),
     heartbeat_at timestamptz not null default now()

@@ -177,12 +177,14 @@ async fn prune(pool: sqlx::PgPool, keep: Duration) {
         Ok(n) => tracing::info!(runs = n, "pruned old runs from the run log"),
         Err(err) => tracing::warn!(error = %err, "pruning the run log failed"),
     }
+    if let Err(err) = health::prune(&pool).await {
+        tracing::warn!(error = %err, "pruning old worker heartbeats and queue samples failed");
+    }
 }
 
 /// The worker's heartbeat for the health page, and the queue's depth of this minute.
 async fn report(pool: sqlx::PgPool, name: String, concurrency: usize) {
-    let host = name.rsplit_once(':').map_or(name.as_str(), |(h, _)| h);
-    if let Err(err) = health::report(&pool, &name, host, std::process::id(), concurrency).await {
+    if let Err(err) = health::report(&pool, &name, concurrency).await {
         tracing::warn!(error = %err, "could not report the worker's heartbeat");
     }
 }

@@ -170,20 +170,13 @@ pub async fn admin_run_action(
                     format!("replay&records={n}")
                 }
                 "resync" | "pause" => {
-                    let detail =
-                        crate::domain::admin::detail::run_detail(&state.pool, &viewer, run).await?;
+                    let (tenant, install) =
+                        repair::install_of_run(&state.pool, &viewer, run).await?;
                     if action == "resync" {
-                        repair::resync(&state.pool, &viewer, detail.tenant_id, detail.install_id)
-                            .await?;
+                        repair::resync(&state.pool, &viewer, tenant, install).await?;
                     } else {
-                        repair::pause(
-                            &state.pool,
-                            &viewer,
-                            detail.tenant_id,
-                            detail.install_id,
-                            message.as_deref().unwrap_or_default(),
-                        )
-                        .await?;
+                        let message = message.as_deref().unwrap_or_default();
+                        repair::pause(&state.pool, &viewer, tenant, install, message).await?;
                     }
                     action.clone()
                 }

@@ -115,35 +115,19 @@ pub async fn event(
     kind: EventKind,
     message: &str,
 ) -> sqlx::Result<()> {
-    events(conn, tenant, run, kind, &[message.to_owned()]).await
-}
-
-/// Adds several events of one kind at once.
-pub async fn events(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    run: i64,
-    kind: EventKind,
-    messages: &[String],
-) -> sqlx::Result<()> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "insert into run_events (tenant_id, run_id, kind, message) \
-         select $1, $2, $3, m from unnest($4::text[]) as m",
+    events(
+        conn,
+        tenant,
+        run,
+        kind,
+        &[(message.to_owned(), serde_json::json!({}))],
     )
-    .bind(tenant)
-    .bind(run)
-    .bind(kind.as_str())
-    .bind(messages)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
-/// Adds events of one kind, each with its detail (a provider exchange, as `{"request": …}`).
-pub async fn detailed_events(
+/// Adds several events of one kind at once, each with its detail (`{}`, or a provider exchange as
+/// `{"request": …}`).
+pub async fn events(
     conn: &mut PgConnection,
     tenant: Uuid,
     run: i64,
@@ -194,7 +178,7 @@ pub async fn failed_request(
 ) -> sqlx::Result<()> {
     let mut tx = db::begin(pool, Scope::System).await?;
     let detail = serde_json::json!({ "request": exchange });
-    detailed_events(
+    events(
         &mut tx,
         tenant,
         run,

@@ -223,9 +223,8 @@ pub struct Plot {
 /// A worker process, by its heartbeats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerView {
+    /// `host:pid`.
     pub name: String,
-    pub host: String,
-    pub pid: i32,
     pub concurrency: i32,
     pub started_at: Stamp,
     pub heartbeat_at: Stamp,

@@ -1,12 +1,10 @@
 //! `/admin/audit`: who did what, when, in which organization — newest first, searchable, paged.
 
-use super::forms::ErrorPanel;
+use super::admin_console::{loaded, AdminConsole};
 use super::installs::When;
-use super::pages::{admins_only, set_status_of};
 use crate::api::admin::get_audit;
 use crate::model::admin::AuditPage;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 /// `/admin/audit`
@@ -24,30 +22,10 @@ pub fn AuditLogPage() -> impl IntoView {
         |(q, before)| get_audit(q, before),
     );
     view! {
-        <Title text="Audit log" />
-        {admins_only(move |_| view! {
-            <div class="console-layout">
-                <super::review::AdminRail current="/admin/audit" />
-                <div>
-                    <header class="page-header">
-                        <div>
-                            <p class="eyebrow">"Admin"</p>
-                            <h1>"Audit log"</h1>
-                            <p class="muted">"Every change people and Patchbay's operators made, in every organization. Entries cannot be changed or removed."</p>
-                        </div>
-                    </header>
-                    <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                        {move || data.get().map(|result| match result {
-                            Ok(page) => view! { <Audit page /> }.into_any(),
-                            Err(error) => {
-                                set_status_of(&error);
-                                view! { <ErrorPanel error /> }.into_any()
-                            }
-                        })}
-                    </Transition>
-                </div>
-            </div>
-        })}
+        <AdminConsole current="/admin/audit" title="Audit log" heading="Audit log"
+            lead="Every change people and Patchbay's operators made, in every organization. Entries cannot be changed or removed.">
+            {loaded(data, |page| view! { <Audit page /> })}
+        </AdminConsole>
     }
 }
 
@@ -75,7 +53,7 @@ fn Audit(page: AuditPage) -> impl IntoView {
             }.into_any()
         } else {
             view! {
-                <div class="table-scroll panel">
+                <div class="table-wrap panel">
                     <table class="table audit-log">
                         <thead><tr><th scope="col">"When"</th><th scope="col">"Organization"</th><th scope="col">"Who"</th><th scope="col">"What"</th><th scope="col">"Detail"</th></tr></thead>
                         <tbody>

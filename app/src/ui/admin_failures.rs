@@ -2,9 +2,9 @@
 //! the newest first and bulk retry of a group's dead letters. The vendor console shows the same
 //! for its own listings (`/vendor/failures`), without tenants and without repair actions.
 
-use super::forms::{action_error, ErrorPanel, FormError};
+use super::admin_console::{loaded, AdminConsole};
+use super::forms::{action_error, FormError};
 use super::installs::{OutcomeBadge, When};
-use super::pages::{admins_only, set_status_of};
 use crate::api::admin::{failure_query, get_failures, get_vendor_failures, BulkRetry};
 use crate::model::admin::{Choice, FailedRun, FailureGroup, FailureQuery, FailuresPage, Range};
 use crate::model::install::ErrorClass;
@@ -43,30 +43,10 @@ pub fn FailuresPage() -> impl IntoView {
         },
     );
     view! {
-        <Title text="Failures" />
-        {admins_only(move |_| view! {
-            <div class="console-layout">
-                <super::review::AdminRail current="/admin/failures" />
-                <div>
-                    <header class="page-header">
-                        <div>
-                            <p class="eyebrow">"Admin"</p>
-                            <h1>"Failures"</h1>
-                            <p class="muted">"Failed and dead syncs across every organization, grouped by what went wrong."</p>
-                        </div>
-                    </header>
-                    <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                        {move || data.get().map(|result| match result {
-                            Ok(page) => view! { <Failures page base="/admin/failures" retry=Some(retry) /> }.into_any(),
-                            Err(error) => {
-                                set_status_of(&error);
-                                view! { <ErrorPanel error /> }.into_any()
-                            }
-                        })}
-                    </Transition>
-                </div>
-            </div>
-        })}
+        <AdminConsole current="/admin/failures" title="Failures" heading="Failures"
+            lead="Failed and dead syncs across every organization, grouped by what went wrong.">
+            {loaded(data, move |page| view! { <Failures page base="/admin/failures" retry=Some(retry) /> })}
+        </AdminConsole>
     }
 }
 
@@ -96,15 +76,7 @@ pub fn VendorFailuresPage() -> impl IntoView {
             </div>
             <a class="button button-ghost" href="/vendor">"← Vendor console"</a>
         </header>
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || data.get().map(|result| match result {
-                Ok(page) => view! { <Failures page base="/vendor/failures" retry=None /> }.into_any(),
-                Err(error) => {
-                    set_status_of(&error);
-                    view! { <ErrorPanel error /> }.into_any()
-                }
-            })}
-        </Transition>
+        {loaded(data, |page| view! { <Failures page base="/vendor/failures" retry=None /> })}
     }
 }
 
@@ -222,7 +194,7 @@ fn Failures(
 #[component]
 fn GroupTable(groups: Vec<FailureGroup>, base: &'static str) -> impl IntoView {
     view! {
-        <div class="table-scroll">
+        <div class="table-wrap">
             <table class="table failure-groups">
                 <thead>
                     <tr>
@@ -264,7 +236,7 @@ fn GroupTable(groups: Vec<FailureGroup>, base: &'static str) -> impl IntoView {
 #[component]
 fn RunTable(runs: Vec<FailedRun>, vendor: bool) -> impl IntoView {
     view! {
-        <div class="table-scroll">
+        <div class="table-wrap">
             <table class="table failure-runs">
                 <thead>
                     <tr>

@@ -2,13 +2,11 @@
 //! SVG on the server (they show without JavaScript; with it the page refreshes every ten
 //! seconds).
 
-use super::forms::ErrorPanel;
+use super::admin_console::{loaded, AdminConsole};
 use super::installs::When;
-use super::pages::{admins_only, set_status_of};
 use crate::api::admin::get_health;
 use crate::model::admin::{HealthPage, Plot};
 use leptos::prelude::*;
-use leptos_meta::Title;
 use std::time::Duration;
 
 /// The plots' drawing area, in SVG units.
@@ -27,29 +25,9 @@ pub fn HealthPage() -> impl IntoView {
         set_timeout(move || tick.update(|n| *n += 1), Duration::from_secs(10));
     });
     view! {
-        <Title text="Health" />
-        {admins_only(move |_| view! {
-            <div class="console-layout">
-                <super::review::AdminRail current="/admin/health" />
-                <div>
-                    <header class="page-header">
-                        <div>
-                            <p class="eyebrow">"Admin"</p>
-                            <h1>"Queue and workers"</h1>
-                        </div>
-                    </header>
-                    <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                        {move || data.get().map(|result| match result {
-                            Ok(page) => view! { <Health page /> }.into_any(),
-                            Err(error) => {
-                                set_status_of(&error);
-                                view! { <ErrorPanel error /> }.into_any()
-                            }
-                        })}
-                    </Transition>
-                </div>
-            </div>
-        })}
+        <AdminConsole current="/admin/health" title="Health" heading="Queue and workers">
+            {loaded(data, |page| view! { <Health page /> })}
+        </AdminConsole>
     }
 }
 

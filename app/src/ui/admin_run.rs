@@ -4,9 +4,9 @@
 //! resync, pause the install with a message to its customer. Vendors see the same for their own
 //! listings, without requests and without actions.
 
-use super::forms::{action_error, ErrorPanel, FieldError, FormError};
+use super::admin_console::loaded;
+use super::forms::{action_error, FieldError, FormError};
 use super::installs::{duration, OutcomeBadge, When};
-use super::pages::set_status_of;
 use crate::api::admin::{get_run_detail, AdminRunAction};
 use crate::model::admin::{RetryState, RunDetail};
 use crate::model::install::{RunOutcome, RunView};
@@ -63,15 +63,7 @@ pub fn RunDetailPage() -> impl IntoView {
     });
     view! {
         <Title text=move || format!("Run #{}", id()) />
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || data.get().map(|result| match result {
-                Ok(detail) => view! { <Detail detail action /> }.into_any(),
-                Err(error) => {
-                    set_status_of(&error);
-                    view! { <ErrorPanel error /> }.into_any()
-                }
-            })}
-        </Transition>
+        {loaded(data, move |detail| view! { <Detail detail action /> })}
     }
 }
 
@@ -269,7 +261,7 @@ fn Attempts(attempts: Vec<RunView>, current: i64) -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="attempts-heading">
             <h2 id="attempts-heading">"Attempts of this job"</h2>
-            <div class="table-scroll">
+            <div class="table-wrap">
                 <table class="table attempts">
                     <thead>
                         <tr>

@@ -3,6 +3,7 @@
 
 mod account;
 mod admin_audit;
+mod admin_console;
 mod admin_failures;
 mod admin_health;
 mod admin_run;

@@ -86,9 +86,9 @@ async fn top_tenants(conn: &mut PgConnection) -> sqlx::Result<Vec<TenantLoad>> {
 }
 
 async fn workers(conn: &mut PgConnection) -> sqlx::Result<Vec<WorkerView>> {
-    type Row = (String, String, i32, i32, String, f64, String, f64);
+    type Row = (String, i32, String, f64, String, f64);
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "select name, host, pid, concurrency, \
+        "select name, concurrency, \
                 to_char(started_at at time zone 'utc', {STAMP}), \
                 extract(epoch from now() - started_at)::float8, \
                 to_char(heartbeat_at at time zone 'utc', {STAMP}), \
@@ -115,11 +115,9 @@ async fn workers(conn: &mut PgConnection) -> sqlx::Result<Vec<WorkerView>> {
     Ok(rows
         .into_iter()
         .map(
-            |(name, host, pid, concurrency, started, started_ago, beat, beat_ago)| WorkerView {
+            |(name, concurrency, started, started_ago, beat, beat_ago)| WorkerView {
                 current: by_worker.remove(&name).unwrap_or_default(),
                 name,
-                host,
-                pid,
                 concurrency,
                 started_at: Stamp::new(started, started_ago),
                 heartbeat_at: Stamp::new(beat, beat_ago),
@@ -235,22 +233,13 @@ async fn plots(conn: &mut PgConnection) -> sqlx::Result<Vec<Plot>> {
 
 /// Records that worker `name` is alive, and the queue's depth for the current minute (the first
 /// worker to get there in a minute writes it).
-pub async fn report(
-    pool: &PgPool,
-    name: &str,
-    host: &str,
-    pid: u32,
-    concurrency: usize,
-) -> sqlx::Result<()> {
+pub async fn report(pool: &PgPool, name: &str, concurrency: usize) -> sqlx::Result<()> {
     let mut tx = crate::domain::db::begin(pool, crate::domain::db::Scope::System).await?;
     sqlx::query(
-        "insert into workers (name, host, pid, concurrency) values ($1, $2, $3, $4) \
-         on conflict (name) do update set heartbeat_at = now(), host = excluded.host, \
-             pid = excluded.pid, concurrency = excluded.concurrency",
+        "insert into workers (name, concurrency) values ($1, $2) \
+         on conflict (name) do update set heartbeat_at = now(), concurrency = excluded.concurrency",
     )
     .bind(name)
-    .bind(host)
-    .bind(i32::try_from(pid).unwrap_or(i32::MAX))
     .bind(i32::try_from(concurrency).unwrap_or(i32::MAX))
     .execute(&mut *tx)
     .await?;
@@ -262,7 +251,12 @@ pub async fn report(
     )
     .execute(&mut *tx)
     .await?;
-    // Workers gone for a week and samples older than a day are of no use to the page.
+    tx.commit().await
+}
+
+/// Forgets workers gone for a week and queue samples older than a day: of no use to the page.
+pub async fn prune(pool: &PgPool) -> sqlx::Result<()> {
+    let mut tx = crate::domain::db::begin(pool, crate::domain::db::Scope::System).await?;
     sqlx::query("delete from workers where heartbeat_at < now() - interval '7 days'")
         .execute(&mut *tx)
         .await?;

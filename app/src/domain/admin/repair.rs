@@ -78,6 +78,19 @@ fn require_active(install: &Install) -> Result<(), AppError> {
     }
 }
 
+/// The tenant and install of attempt `run`, for the install-wide actions taken from its page.
+pub async fn install_of_run(
+    pool: &PgPool,
+    viewer: &Viewer,
+    run: i64,
+) -> Result<(Uuid, Uuid), AppError> {
+    viewer.require_admin()?;
+    let mut tx = db::begin(pool, Scope::System).await?;
+    let r = run_ref(&mut tx, run).await?;
+    tx.commit().await?;
+    Ok((r.tenant, r.install))
+}
+
 /// Retries the job of attempt `run`: a job waiting for its next attempt runs now; a dead job is
 /// queued again (a fresh job of the same kind, its attempts counted from zero).
 pub async fn retry(pool: &PgPool, viewer: &Viewer, run: i64) -> Result<Retried, AppError> {

@@ -18,7 +18,8 @@ const MAX_REPLAY: i64 = 10_000;
 /// Records per replayed batch.
 const REPLAY_BATCH: usize = 100;
 
-type Row = (i64, String, String, String, serde_json::Value);
+/// (id, stream, external id, source record).
+type Row = (i64, String, String, serde_json::Value);
 
 /// Replays what waits for it, stream by stream.
 pub(super) async fn replay(
@@ -31,7 +32,7 @@ pub(super) async fn replay(
     let install = plan.install.id;
     let mut tx = db::begin(&engine.pool, Scope::System).await?;
     let rows: Vec<Row> = sqlx::query_as(
-        "select id, stream, external_id, stage, data from quarantined_records \
+        "select id, stream, external_id, data from quarantined_records \
          where tenant_id = $1 and install_id = $2 \
            and replay_requested_at is not null and replayed_at is null \
            and data <> '{\"truncated\": true}'::jsonb \
@@ -113,11 +114,12 @@ async fn generation(
 
 fn batch_of(plan: &Plan, rows: &[Row]) -> Batch {
     let mut batch = Batch::default();
-    for (id, _, key, _stage, source) in rows {
+    let mut sources = std::collections::HashMap::new();
+    for (id, _, key, source) in rows {
         batch.replayed.push(*id);
         match plan.mapping.apply(source) {
             Ok(data) => {
-                batch.sources.insert(key.clone(), source.clone());
+                sources.insert(key.clone(), source.clone());
                 batch.items.push(Item {
                     key: key.clone(),
                     hash: ContentHash::of(&data),
@@ -132,5 +134,6 @@ fn batch_of(plan: &Plan, rows: &[Row]) -> Batch {
             )),
         }
     }
+    batch.sources = Some(sources);
     batch
 }

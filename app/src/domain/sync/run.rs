@@ -271,10 +271,9 @@ pub(super) struct Batch {
     /// For a replay: the quarantined rows the batch writes again, marked replayed when it
     /// commits. A replay batch leaves the stream's read position alone.
     pub(super) replayed: Vec<i64>,
-    /// The source records of `items`, by key, kept for a destination that may refuse some of
-    /// them (they are quarantined as read, so that a replay maps them again).
-    pub(super) sources: std::collections::HashMap<String, serde_json::Value>,
-    pub(super) keep_sources: bool,
+    /// The source records of `items`, by key, kept (`Some`) for a destination that may refuse
+    /// some of them: they are quarantined as read, so that a replay maps them again.
+    pub(super) sources: Option<std::collections::HashMap<String, serde_json::Value>>,
     /// Where each key sits in `items`.
     index: std::collections::HashMap<String, usize>,
     next: Option<PageToken>,
@@ -302,8 +301,8 @@ impl Batch {
         for record in page.records {
             match plan.mapping.apply(&record.data) {
                 Ok(data) => {
-                    if self.keep_sources {
-                        self.sources.insert(record.key.clone(), record.data.clone());
+                    if let Some(sources) = &mut self.sources {
+                        sources.insert(record.key.clone(), record.data.clone());
                     }
                     let hash = ContentHash::of(&data);
                     let item = Item {
@@ -428,7 +427,7 @@ async fn sync_stream(
     loop {
         let mut batch = Batch {
             high_water: run.high_water.clone(),
-            keep_sources: !sink_is_store,
+            sources: (!sink_is_store).then(Default::default),
             ..Batch::default()
         };
         let mut failed: Option<Failure> = None;
@@ -564,6 +563,10 @@ async fn quarantine(
             refused.len() - QUARANTINE_EVENTS
         ));
     }
+    let notes: Vec<(String, serde_json::Value)> = notes
+        .into_iter()
+        .map(|n| (n, serde_json::json!({})))
+        .collect();
     runs::events(conn, tenant, run_id, EventKind::Quarantined, &notes).await
 }
 
@@ -662,7 +665,11 @@ pub(super) async fn flush(
         }
         for (key, reason) in &outcome.refused {
             if let Some(item) = batch.items.iter().find(|i| &i.key == key) {
-                let source = batch.sources.get(key).unwrap_or(&item.data);
+                let source = batch
+                    .sources
+                    .as_ref()
+                    .and_then(|s| s.get(key))
+                    .unwrap_or(&item.data);
                 refused.push((
                     item.key.clone(),
                     source.clone(),
@@ -741,7 +748,7 @@ pub(super) async fn flush(
         format!("Reading {label}")
     };
     runs::progress(&mut tx, tenant, run_id, counts, &phase).await?;
-    runs::detailed_events(&mut tx, tenant, run_id, EventKind::Page, &batch.notes).await?;
+    runs::events(&mut tx, tenant, run_id, EventKind::Page, &batch.notes).await?;
     let waited = plan.budget.take_waited();
     if waited.times > 0 {
         runs::add_rate_wait(&mut tx, tenant, run_id, waited.seconds).await?;
