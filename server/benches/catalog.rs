@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
                 Default::default(),
                 Default::default(),
             )?),
+            metrics_token: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -125,6 +125,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         session_idle: Duration::from_secs(args.session_idle_minutes.max(1) as u64 * 60),
         vault: vault.clone(),
         connect: connect.clone(),
+        metrics_token: args.metrics_token.clone(),
     });
     let workers = start_workers(pool_for_workers, vault, connect, &args.workers);
     let listener = tokio::net::TcpListener::bind(args.addr)

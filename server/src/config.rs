@@ -114,6 +114,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PATCHBAY_SANDBOX_FAULTS")]
     pub sandbox_faults: bool,
 
+    /// The token Prometheus sends to read `/metrics` (`Authorization: Bearer <token>`); without
+    /// one, `/metrics` is not served. Never printed.
+    #[arg(long, env = "PATCHBAY_METRICS_TOKEN")]
+    pub metrics_token: Option<secrecy::SecretString>,
+
     #[command(flatten)]
     pub keys: KeyArgs,
 

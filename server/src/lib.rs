@@ -9,6 +9,7 @@ pub mod db;
 pub mod hooks;
 pub mod keys;
 pub mod logos;
+pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod page_cache;

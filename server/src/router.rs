@@ -1,5 +1,6 @@
-//! The HTTP router: Leptos pages and server functions, static files, `/healthz`, and the middleware
-//! stack (request ids and tracing, security headers, CSRF guard, sessions).
+//! The HTTP router: Leptos pages and server functions, static files, `/healthz`, `/metrics`, and
+//! the middleware stack (request metrics, request ids and tracing, security headers, CSRF guard,
+//! sessions).
 
 use crate::middleware::{self, OriginPolicy};
 use app::domain::AppState;
@@ -40,6 +41,8 @@ pub struct ServerState {
     pub vault: std::sync::Arc<app::domain::vault::Keyring>,
     /// How connections reach providers.
     pub connect: std::sync::Arc<app::domain::connections::ConnectSettings>,
+    /// The token `/metrics` asks for; without one it is not served.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 /// Builds the whole application.
@@ -111,8 +114,17 @@ pub fn build_router(state: ServerState) -> Router {
         ))
         .with_state(leptos_options);
 
+    let metrics = Router::new()
+        .route("/metrics", get(crate::metrics::serve))
+        .with_state(crate::metrics::MetricsState {
+            pool: state.pool.clone(),
+            token: state.metrics_token.clone(),
+            handle: crate::metrics::handle(),
+        });
+
     Router::new()
         .route("/healthz", get(move || healthz(pool.clone())))
+        .merge(metrics)
         .route("/favicon.svg", get(favicon))
         .merge(logo_routes)
         .merge(site)
@@ -150,6 +162,7 @@ pub fn build_router(state: ServerState) -> Router {
                 // CPU for a few percent more bytes.
                 .layer(CompressionLayer::new().quality(CompressionLevel::Fastest)),
         )
+        .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 
 /// Liveness and readiness: 200 when the database answers, 503 when it does not.

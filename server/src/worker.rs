@@ -236,6 +236,7 @@ async fn cycle(
                     );
                 }
             }
+            metrics::counter!("patchbay_claims_total").increment(claimed.len() as u64);
             claimed
         }
         Err(err) => {

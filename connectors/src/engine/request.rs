@@ -262,7 +262,14 @@ impl Api {
         };
         let secrets = self.connection.credentials.secrets();
         let exchange = super::Exchange::new(&method, &url, &secrets, started.elapsed());
-        let res = sent.map_err(|e| e.with_exchange(exchange.clone()))?;
+        let provider = self.connection.spec.id.clone();
+        let res = sent.map_err(|e| {
+            metrics::counter!("patchbay_provider_requests_total", "provider" => provider.clone(), "status" => "none")
+                .increment(1);
+            e.with_exchange(exchange.clone())
+        })?;
+        metrics::counter!("patchbay_provider_requests_total", "provider" => provider, "status" => res.status.to_string())
+            .increment(1);
         let exchange = exchange.answered(res.status, res.body.len());
         if !(200..300).contains(&res.status) {
             return Err(response_error(&self.connection, &res).with_exchange(exchange));

@@ -41,6 +41,8 @@ pub struct AppOptions {
     pub connect: Arc<ConnectSettings>,
     /// Connections of the app-role pool.
     pub pool_size: u32,
+    /// `/metrics`' token (None: not served).
+    pub metrics_token: Option<String>,
 }
 
 impl AppOptions {
@@ -54,6 +56,7 @@ impl AppOptions {
                 ConnectSettings::new(public_url, Default::default(), Default::default()).unwrap(),
             ),
             pool_size: 5,
+            metrics_token: None,
         }
     }
 }
@@ -105,6 +108,7 @@ pub async fn spawn_app_on(
         session_idle: options.idle,
         vault: options.vault.clone(),
         connect: options.connect.clone(),
+        metrics_token: options.metrics_token.clone().map(Into::into),
     });
     let addr = listener.local_addr().unwrap();
     // As `patchbay serve` does: without TCP_NODELAY a response's last small segment waits for the

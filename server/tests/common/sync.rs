@@ -18,6 +18,8 @@ use uuid::Uuid;
 
 pub const CLIENT_ID: &str = "patchbay-sync-test";
 pub const CLIENT_SECRET: &str = "sync-test-client-secret-Hq4n8Vd2";
+/// The token `/metrics` of a [`sync_env`] asks for.
+pub const METRICS_TOKEN: &str = "metrics-test-token-6Rk2Pq9Wz";
 
 /// How [`sync_env`] sets things up.
 pub struct SyncOptions {
@@ -184,6 +186,7 @@ pub async fn sync_env(db: PgPool, options: SyncOptions) -> SyncEnv {
             connect: Arc::new(settings),
             vault: Arc::new(app::domain::vault::Keyring::new(&key, &[]).unwrap()),
             pool_size: options.pool_size,
+            metrics_token: Some(METRICS_TOKEN.to_owned()),
             ..defaults
         },
     )

@@ -392,6 +392,7 @@ async fn refresh(
             .await?;
             tx.commit().await?;
             tracing::info!(%tenant, connection = %id, provider = %spec.id, "access token refreshed");
+            metrics::counter!("patchbay_token_refreshes_total", "provider" => spec.id.clone(), "outcome" => "refreshed").increment(1);
             Ok(engine_connection(settings, spec, &kept, &fresh))
         }
         Err(err) if err.class == ErrorClass::Auth => {
@@ -401,10 +402,14 @@ async fn refresh(
             );
             mark_needs_reauth(&mut tx, tenant, id, &reason).await?;
             tx.commit().await?;
+            metrics::counter!("patchbay_token_refreshes_total", "provider" => spec.id.clone(), "outcome" => "refused").increment(1);
             Err(UseError::Provider(err))
         }
         // Transient or unexpected: nothing changes; the caller retries later.
-        Err(err) => Err(UseError::Provider(err)),
+        Err(err) => {
+            metrics::counter!("patchbay_token_refreshes_total", "provider" => spec.id.clone(), "outcome" => "failed").increment(1);
+            Err(UseError::Provider(err))
+        }
     }
 }
 

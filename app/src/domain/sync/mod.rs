@@ -125,6 +125,21 @@ pub enum Settled {
     LeaseLost,
 }
 
+impl Settled {
+    /// The `outcome` label of `patchbay_runs_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Settled::Succeeded => "succeeded",
+            Settled::Retrying(_) => "retrying",
+            Settled::Dead => "dead",
+            Settled::Cancelled => "cancelled",
+            Settled::Released => "released",
+            Settled::Paused => "paused",
+            Settled::LeaseLost => "lease_lost",
+        }
+    }
+}
+
 /// A record ready for the destination: its source key, mapped data and the hash of that data.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -193,7 +208,11 @@ impl Engine {
         };
         let result = run::sync(self, &job, run_id, control).await;
         match self.settle(&job, run_id, result).await {
-            Ok(settled) => settled,
+            Ok(settled) => {
+                metrics::counter!("patchbay_runs_total", "outcome" => settled.metric_label())
+                    .increment(1);
+                settled
+            }
             Err(err) => {
                 tracing::error!(%tenant, job = job.job.id, error = ?err, "could not settle the job; its lease will expire");
                 Settled::LeaseLost

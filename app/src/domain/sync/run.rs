@@ -752,6 +752,10 @@ pub(super) async fn flush(
     let waited = plan.budget.take_waited();
     if waited.times > 0 {
         runs::add_rate_wait(&mut tx, tenant, run_id, waited.seconds).await?;
+        // Waits for rate budgets: how many, and (a histogram, so that its sum is the total)
+        // how long the batch waited in all.
+        metrics::counter!("patchbay_rate_limit_waits_total").increment(u64::from(waited.times));
+        metrics::histogram!("patchbay_rate_limit_wait_seconds").record(waited.seconds);
         runs::event(
             &mut tx,
             tenant,
