@@ -29,6 +29,12 @@ alter table quarantined_records add column replay_requested_at timestamptz;
 create index quarantined_records_replay on quarantined_records (tenant_id, install_id)
     where replay_requested_at is not null and replayed_at is null;
 
+-- Freshness: when each install last finished a sync successfully (set with the run's end), and
+-- the longest its schedule leaves between two runs (the interval; for cron, its widest gap).
+-- An active install past two such windows without a successful sync is stale.
+alter table installs add column last_synced_at timestamptz;
+alter table sync_schedules add column window_secs int check (window_secs > 0);
+
 -- Worker processes, by the heartbeat each writes every few seconds; the health page counts those
 -- heard from lately as alive. `name` is the one in leases and the run log (`host:pid`). No
 -- tenant data.

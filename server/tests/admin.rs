@@ -828,3 +828,87 @@ async fn retention_prunes_old_runs_in_batches(db: PgPool) {
         .unwrap();
     assert_eq!(events, 0, "events go with their runs");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn installs_past_their_window_are_flagged_stale(db: PgPool) {
+    let env = sync_env(db, SyncOptions::default()).await;
+    let install = env
+        .install("shop-to-store", &["schedule", "manual"], "1h")
+        .await;
+    let window: Option<i32> =
+        sqlx::query_scalar("select window_secs from sync_schedules where install_id = $1")
+            .bind(install)
+            .fetch_one(&env.app.admin_pool)
+            .await
+            .unwrap();
+    assert_eq!(window, Some(3600));
+    env.drain(&env.engine("w1", fast())).await;
+    // Fresh: synced just now.
+    let page = env.page(install).await;
+    assert_eq!(page["stale"], false);
+    assert!(page["last_success_at"]["relative"].is_string(), "{page}");
+    let dash = failures(&env, &[]).await;
+    assert_eq!(dash["stale_total"], 0);
+
+    // One missed hour is tolerated; a second is not.
+    let db = env.app.admin_pool.clone();
+    let set_synced = |ago: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query("update installs set last_synced_at = now() - $2::interval where id = $1")
+                .bind(install)
+                .bind(ago)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    set_synced("90 minutes").await;
+    assert_eq!(env.page(install).await["stale"], false);
+    set_synced("3 hours").await;
+    let page = env.page(install).await;
+    assert_eq!(page["stale"], true);
+    let html = env
+        .customer
+        .get(env.app.url(&format!("/installs/{install}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("the last two scheduled syncs did not succeed"),
+        "the customer is told"
+    );
+    let dash = failures(&env, &[]).await;
+    assert_eq!(dash["stale_total"], 1);
+    assert_eq!(dash["stale"][0]["install_id"], install.to_string());
+    assert_eq!(dash["stale"][0]["tenant_name"], "Cora Co");
+    assert_eq!(dash["stale"][0]["window_secs"], 3600);
+    let (_, health) = env.app.call_json(&env.admin, "admin/health", &[]).await;
+    assert_eq!(health["stale_installs"], 1);
+    // The vendor sees it among its listings' installs, without the customer's name.
+    let (_, vendor) = env.app.call_json(&env.vendor, "vendor/failures", &[]).await;
+    assert_eq!(vendor["stale_total"], 1);
+    assert_eq!(vendor["stale"][0]["tenant_name"], "");
+
+    // A successful sync makes it fresh again; a paused install is not stale.
+    env.action(install, "run_now").await;
+    env.drain(&env.engine("w1", fast())).await;
+    assert_eq!(env.page(install).await["stale"], false);
+    set_synced("3 hours").await;
+    env.action(install, "pause").await;
+    assert_eq!(env.page(install).await["stale"], false);
+    assert_eq!(failures(&env, &[]).await["stale_total"], 0);
+}
+
+#[test]
+fn a_cron_schedules_window_is_its_widest_gap() {
+    use app::domain::schedules::window_secs;
+    assert_eq!(window_secs(Some(300), None), Some(300));
+    // Weekdays at 09:00: the weekend's gap, Friday to Monday.
+    assert_eq!(window_secs(None, Some("0 9 * * 1-5")), Some(3 * 86_400));
+    assert_eq!(window_secs(None, Some("*/15 * * * *")), Some(900));
+    assert_eq!(window_secs(None, None), None);
+}

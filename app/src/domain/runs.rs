@@ -230,6 +230,17 @@ pub async fn finish(pool: &PgPool, tenant: Uuid, run: i64, ending: &Ending) -> s
     .bind(ending.retry_at)
     .fetch_optional(&mut *tx)
     .await?;
+    if counts.is_some() && ending.outcome == RunOutcome::Succeeded {
+        // Freshness: the install's data is as of now.
+        sqlx::query(
+            "update installs set last_synced_at = now() \
+             where tenant_id = $1 and id = (select install_id from sync_runs where tenant_id = $1 and id = $2)",
+        )
+        .bind(tenant)
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+    }
     if let Some((read, written, unchanged, deleted, failed)) = counts {
         let summary = format!(
             "{read} read, {written} written, {unchanged} unchanged, {deleted} deleted, {failed} failed"
@@ -438,25 +449,6 @@ pub async fn latest(
         .into_iter()
         .map(|l| (l.install_id, RunView::from(l.run)))
         .collect())
-}
-
-/// When the install last finished a sync successfully.
-pub async fn last_success(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    install: Uuid,
-) -> sqlx::Result<Option<Stamp>> {
-    let row: Option<(String, f64)> = sqlx::query_as(&format!(
-        "select to_char(finished_at at time zone 'utc', {STAMP}), \
-                extract(epoch from now() - finished_at)::float8 \
-         from sync_runs where tenant_id = $1 and install_id = $2 and outcome = 'succeeded' \
-         order by id desc limit 1"
-    ))
-    .bind(tenant)
-    .bind(install)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|(t, ago)| Stamp::new(t, ago)))
 }
 
 /// The timeline of one attempt, oldest first (at most the last `limit` events).

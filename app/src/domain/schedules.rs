@@ -32,23 +32,11 @@ pub fn check_cron(expr: &str, min_secs: i64) -> Result<String, AppError> {
             "That is not a cron expression Patchbay can read: {e}."
         ))
     })?;
-    // The closest two runs within the next year or so (enough to see every pattern repeat).
-    let mut at = chrono::Utc::now();
-    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
-    let mut closest = i64::MAX;
-    for _ in 0..400 {
-        let Ok(next) = cron.find_next_occurrence(&at, false) else {
-            break;
-        };
-        if let Some(previous) = previous {
-            closest = closest.min((next - previous).num_seconds());
-        }
-        previous = Some(next);
-        at = next;
-    }
-    if previous.is_none() {
+    let gaps = gaps(&cron);
+    if gaps.is_empty() {
         return Err(bad("That expression never runs.".into()));
     }
+    let closest = gaps.iter().copied().min().unwrap_or(i64::MAX);
     if closest < min_secs {
         return Err(bad(format!(
             "That runs every {} at times; this integration allows at most one run every {}.",
@@ -57,6 +45,36 @@ pub fn check_cron(expr: &str, min_secs: i64) -> Result<String, AppError> {
         )));
     }
     Ok(tidy)
+}
+
+/// The seconds between consecutive runs of `cron`, over its next 400 runs (a year or so of most
+/// expressions: enough to see every pattern repeat).
+fn gaps(cron: &Cron) -> Vec<i64> {
+    let mut at = chrono::Utc::now();
+    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut gaps = Vec::new();
+    for _ in 0..400 {
+        let Ok(next) = cron.find_next_occurrence(&at, false) else {
+            break;
+        };
+        if let Some(previous) = previous {
+            gaps.push((next - previous).num_seconds());
+        }
+        previous = Some(next);
+        at = next;
+    }
+    gaps
+}
+
+/// The longest a schedule leaves between two runs: its interval, or a cron expression's widest
+/// gap (a weekday schedule's weekend). What freshness is measured against.
+pub fn window_secs(every_secs: Option<i32>, cron: Option<&str>) -> Option<i32> {
+    if let Some(secs) = every_secs {
+        return Some(secs);
+    }
+    let cron = Cron::from_str(cron?).ok()?;
+    let widest = gaps(&cron).into_iter().max()?;
+    i32::try_from(widest).ok()
 }
 
 fn span(secs: i64) -> String {
@@ -103,10 +121,12 @@ pub async fn set(
     let Some(next) = next_after(every, cron, OffsetDateTime::now_utc()) else {
         return remove(conn, tenant, install).await;
     };
+    let window = window_secs(every, cron);
     sqlx::query(
-        "insert into sync_schedules (tenant_id, install_id, every_secs, cron, next_run_at) \
-         values ($1, $2, $3, $4, $5) \
+        "insert into sync_schedules (tenant_id, install_id, every_secs, cron, next_run_at, window_secs) \
+         values ($1, $2, $3, $4, $5, $6) \
          on conflict (tenant_id, install_id) do update set every_secs = $3, cron = $4, \
+             window_secs = $6, \
              next_run_at = case when sync_schedules.every_secs is not distinct from $3 \
                                  and sync_schedules.cron is not distinct from $4 \
                             then least(sync_schedules.next_run_at, $5) else $5 end",
@@ -116,6 +136,7 @@ pub async fn set(
     .bind(every)
     .bind(cron)
     .bind(next)
+    .bind(window)
     .execute(conn)
     .await?;
     Ok(())

@@ -134,6 +134,22 @@ pub struct FailedRun {
 /// A choice in one of the dashboard's filter lists: (value, label).
 pub type Choice = (String, String);
 
+/// An active install past its schedule's window without a successful sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleInstall {
+    pub tenant_id: Uuid,
+    /// Empty in a vendor's view.
+    pub tenant_name: String,
+    pub install_id: Uuid,
+    pub listing_name: String,
+    /// Its last successful sync; None when it never had one.
+    pub as_of: Option<Stamp>,
+    /// The schedule's window, in seconds.
+    pub window_secs: i64,
+    /// Its newest attempt, to open.
+    pub latest_run: Option<i64>,
+}
+
 /// `/admin/failures`, and the vendor console's failures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailuresPage {
@@ -146,6 +162,9 @@ pub struct FailuresPage {
     pub tenants: Vec<Choice>,
     pub listings: Vec<Choice>,
     pub providers: Vec<Choice>,
+    /// Stale installs (the oldest data first, at most a page) and how many there are.
+    pub stale: Vec<StaleInstall>,
+    pub stale_total: i64,
     /// A vendor's view: no tenant filter, no repair actions.
     pub vendor: bool,
 }
@@ -255,6 +274,8 @@ pub struct HealthPage {
     pub claims_per_min: f64,
     pub succeeded_hour: i64,
     pub failed_hour: i64,
+    /// Active installs past their schedule's window (see `installs::freshness`).
+    pub stale_installs: i64,
     pub top_tenants: Vec<TenantLoad>,
     pub workers: Vec<WorkerView>,
     pub plots: Vec<Plot>,

@@ -10,6 +10,10 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// How the reason of an install paused by Patchbay's operators begins (an admin's repair
+/// action); other paused installs wait for a connection to be fixed.
+pub const OPERATOR_PAUSE: &str = "Paused by Patchbay's operators: ";
+
 string_enum!(
     /// Where an install stands.
     InstallStatus, "status", {
@@ -344,6 +348,8 @@ pub struct InstallPage {
     pub quarantined: Vec<QuarantinedView>,
     pub store: Option<StorePreview>,
     pub last_success_at: Option<Stamp>,
+    /// Past its schedule's window without a successful sync (see `installs::freshness`).
+    pub stale: bool,
     pub can_manage: bool,
 }
 

@@ -6,7 +6,9 @@ use super::admin_console::{loaded, AdminConsole};
 use super::forms::{action_error, FormError};
 use super::installs::{OutcomeBadge, When};
 use crate::api::admin::{failure_query, get_failures, get_vendor_failures, BulkRetry};
-use crate::model::admin::{Choice, FailedRun, FailureGroup, FailureQuery, FailuresPage, Range};
+use crate::model::admin::{
+    Choice, FailedRun, FailureGroup, FailureQuery, FailuresPage, Range, StaleInstall,
+};
 use crate::model::install::ErrorClass;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -153,6 +155,7 @@ fn Failures(
                 {filtered.then(|| view! { <a class="button button-ghost" href=base>"Clear"</a> })}
             </div>
         </form>
+        {(page.stale_total > 0).then(|| view! { <StaleTable stale=page.stale.clone() total=page.stale_total vendor /> })}
         {if page.groups.is_empty() {
             view! {
                 <div class="panel empty-state">
@@ -265,5 +268,55 @@ fn RunTable(runs: Vec<FailedRun>, vendor: bool) -> impl IntoView {
                 </tbody>
             </table>
         </div>
+    }
+}
+
+fn window(secs: i64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Installs past their schedule's window without a successful sync.
+#[component]
+fn StaleTable(stale: Vec<StaleInstall>, total: i64, vendor: bool) -> impl IntoView {
+    view! {
+        <section class="panel" aria-labelledby="stale-heading">
+            <h2 id="stale-heading">{format!("Stale installs ({total})")}</h2>
+            <p class="muted small">"Active installs whose last successful sync is older than two of their schedule's intervals, the oldest data first."</p>
+            <div class="table-wrap">
+                <table class="table stale-installs">
+                    <thead>
+                        <tr>
+                            {(!vendor).then(|| view! { <th scope="col">"Organization"</th> })}
+                            <th scope="col">"Listing"</th>
+                            <th scope="col">"Data as of"</th>
+                            <th scope="col">"Runs every"</th>
+                            <th scope="col">"Newest run"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {stale.into_iter().map(|s| view! {
+                            <tr data-install=s.install_id.to_string()>
+                                {(!vendor).then(|| view! { <td>{s.tenant_name.clone()}</td> })}
+                                <td>{s.listing_name}</td>
+                                <td class="small">{match s.as_of {
+                                    Some(at) => view! { <When stamp=at /> }.into_any(),
+                                    None => view! { <span class="muted">"never"</span> }.into_any(),
+                                }}</td>
+                                <td class="small">{window(s.window_secs)}</td>
+                                <td class="small">{match s.latest_run {
+                                    Some(run) => view! { <a href=format!("/admin/runs/{run}")>{format!("#{run}")}</a> }.into_any(),
+                                    None => view! { <span class="muted">"none"</span> }.into_any(),
+                                }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
     }
 }

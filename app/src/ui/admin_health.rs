@@ -68,6 +68,7 @@ fn Health(page: HealthPage) -> impl IntoView {
         ("success", "Success, last hour", success),
         ("failed", "Failed, last hour", page.failed_hour.to_string()),
         ("workers", "Workers alive", alive.to_string()),
+        ("stale", "Stale installs", page.stale_installs.to_string()),
     ];
     view! {
         <section class="panel" aria-labelledby="now-heading">

@@ -12,7 +12,7 @@ use crate::api::installs::{get_install, get_installs, InstallAction, SetWebhookS
 use crate::error::AppError;
 use crate::model::install::{
     ErrorClass, EventView, InstallPage, InstallStatus, InstallSummary, RunGroup, RunOutcome,
-    RunView, Stamp,
+    RunView, Stamp, OPERATOR_PAUSE,
 };
 use crate::model::listing::Trigger;
 use crate::model::OrgKind;
@@ -285,6 +285,35 @@ fn ConfirmedAction(
     }
 }
 
+/// Why the install is paused, and what brings it back.
+#[component]
+fn PausedNotice(reason: String) -> impl IntoView {
+    let by_operators = reason.starts_with(OPERATOR_PAUSE);
+    view! {
+        <div class="alert alert-warning" role="alert">
+            <p>{reason}</p>
+            {if by_operators {
+                view! { <p>"Resume it when they say the problem is fixed."</p> }.into_any()
+            } else {
+                view! { <p>"Reconnect the account under "<a href="/connections">"Connections"</a>", then resume."</p> }.into_any()
+            }}
+        </div>
+    }
+}
+
+/// The install is past its schedule's window (see `installs::freshness`).
+#[component]
+fn StaleNotice(as_of: Option<Stamp>) -> impl IntoView {
+    view! {
+        <div class="alert alert-warning stale-warning" role="status">
+            {match as_of {
+                Some(at) => view! { <p>"Data as of " <When stamp=at /> ": the last two scheduled syncs did not succeed. Patchbay's operators see this too."</p> }.into_any(),
+                None => view! { <p>"No sync has succeeded yet, though the schedule says one should have. Patchbay's operators see this too."</p> }.into_any(),
+            }}
+        </div>
+    }
+}
+
 #[component]
 fn Install(
     page: InstallPage,
@@ -332,12 +361,8 @@ fn Install(
         {installed.then(|| view! { <div class="alert alert-success" role="status">"Installed. The first sync is on its way; watch it below."</div> })}
         {done.map(|text| view! { <div class="alert alert-success" role="status">{text}</div> })}
         <FormError error fields=&[] />
-        {summary.status_reason.clone().filter(|_| status == InstallStatus::Paused).map(|reason| view! {
-            <div class="alert alert-warning" role="alert">
-                <p>{reason}</p>
-                <p>"Reconnect the account under "<a href="/connections">"Connections"</a>", then resume."</p>
-            </div>
-        })}
+        {summary.status_reason.clone().filter(|_| status == InstallStatus::Paused).map(|reason| view! { <PausedNotice reason /> })}
+        {page.stale.then(|| view! { <StaleNotice as_of=page.last_success_at.clone() /> })}
         {page.upgrade_to.filter(|_| manage).map(|v| view! {
             <p class="alert alert-info" role="status">{format!("Version {v} of this integration is out.")}</p>
         })}
@@ -402,7 +427,7 @@ fn Install(
                             None => view! { <span class="muted">"Not scheduled"</span> }.into_any(),
                         }}</dd>
                         <dt>"Data as of"</dt>
-                        <dd>{match page.last_success_at.clone() {
+                        <dd data-stale=page.stale.then_some("true")>{match page.last_success_at.clone() {
                             Some(at) => view! { <When stamp=at /> }.into_any(),
                             None => view! { <span class="muted">"No successful sync yet"</span> }.into_any(),
                         }}</dd>

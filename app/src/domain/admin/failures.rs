@@ -9,7 +9,7 @@
 use super::{begin_read, Viewer, STAMP};
 use crate::error::AppError;
 use crate::model::admin::{
-    Choice, FailedRun, FailureFilter, FailureGroup, FailureQuery, FailuresPage,
+    Choice, FailedRun, FailureFilter, FailureGroup, FailureQuery, FailuresPage, StaleInstall,
 };
 use crate::model::install::{RunOutcome, Stamp};
 use sqlx::postgres::PgArguments;
@@ -82,6 +82,7 @@ pub async fn page(
         0
     };
     let (tenants, listings, providers) = choices(&mut tx, viewer, &filter).await?;
+    let (stale, stale_total) = stale(&mut tx, viewer, &filter).await?;
     tx.commit().await?;
     Ok(FailuresPage {
         query,
@@ -91,8 +92,71 @@ pub async fn page(
         tenants,
         listings,
         providers,
+        stale,
+        stale_total,
         vendor: viewer.vendor_org().is_some(),
     })
+}
+
+/// Stale installs of the filter's tenant and listing (and, for a vendor, of its listings), the
+/// oldest data first.
+async fn stale(
+    conn: &mut PgConnection,
+    viewer: &Viewer,
+    filter: &FailureFilter,
+) -> Result<(Vec<StaleInstall>, i64), AppError> {
+    type Row = (
+        Uuid,
+        String,
+        Uuid,
+        String,
+        Option<String>,
+        Option<f64>,
+        i32,
+        Option<i64>,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "select i.tenant_id, o.name, i.id, l.name, \
+                to_char(i.last_synced_at at time zone 'utc', {STAMP}), \
+                extract(epoch from now() - i.last_synced_at)::float8, s.window_secs, \
+                (select max(r.id) from sync_runs r where r.tenant_id = i.tenant_id and r.install_id = i.id), \
+                count(*) over () \
+         from sync_schedules s \
+         join installs i on i.tenant_id = s.tenant_id and i.id = s.install_id \
+         join organizations o on o.id = i.tenant_id \
+         join listings l on l.id = i.listing_id \
+         where {} \
+           and ($1::uuid is null or i.tenant_id = $1) \
+           and ($2::text is null or l.slug = $2) \
+           and ($3::uuid is null or l.vendor_org_id = $3) \
+         order by coalesce(i.last_synced_at, i.installed_at) limit {RUNS_PAGE}",
+        crate::domain::installs::freshness::STALE
+    ))
+    .bind(filter.tenant)
+    .bind(filter.listing.as_deref())
+    .bind(viewer.vendor_org())
+    .fetch_all(&mut *conn)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.8);
+    let vendor = viewer.vendor_org().is_some();
+    let stale = rows
+        .into_iter()
+        .map(
+            |(tenant_id, tenant_name, install_id, listing_name, at, ago, window, latest_run, _)| {
+                StaleInstall {
+                    tenant_id,
+                    tenant_name: if vendor { String::new() } else { tenant_name },
+                    install_id,
+                    listing_name,
+                    as_of: at.zip(ago).map(|(t, a)| Stamp::new(t, a)),
+                    window_secs: window.into(),
+                    latest_run,
+                }
+            },
+        )
+        .collect();
+    Ok((stale, total))
 }
 
 #[derive(sqlx::FromRow)]

@@ -46,6 +46,13 @@ pub async fn page(pool: &PgPool, viewer: &Viewer) -> Result<HealthPage, AppError
     )
     .fetch_one(&mut *tx)
     .await?;
+    let stale_installs: i64 = sqlx::query_scalar(&format!(
+        "select count(*) from sync_schedules s \
+         join installs i on i.tenant_id = s.tenant_id and i.id = s.install_id where {}",
+        crate::domain::installs::freshness::STALE
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
     let top_tenants = top_tenants(&mut tx).await?;
     let workers = workers(&mut tx).await?;
     let plots = plots(&mut tx).await?;
@@ -58,6 +65,7 @@ pub async fn page(pool: &PgPool, viewer: &Viewer) -> Result<HealthPage, AppError
         claims_per_min: started_5m as f64 / 5.0,
         succeeded_hour,
         failed_hour,
+        stale_installs,
         top_tenants,
         workers,
         plots,

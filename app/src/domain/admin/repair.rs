@@ -13,7 +13,7 @@ use crate::domain::installs::{self, Install};
 use crate::domain::queue::{JobKind, CHANNEL};
 use crate::error::AppError;
 use crate::model::admin::{FailureQuery, RetryState};
-use crate::model::install::InstallStatus;
+use crate::model::install::{InstallStatus, OPERATOR_PAUSE};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -236,7 +236,7 @@ pub async fn pause(
             "Only an active install can be paused.",
         ));
     }
-    let reason = format!("Paused by Patchbay's operators: {message}");
+    let reason = format!("{OPERATOR_PAUSE}{message}");
     installs::set_status(&mut tx, &found, InstallStatus::Paused, Some(&reason)).await?;
     installs::stop_work(&mut tx, &found).await?;
     audit::record(

@@ -11,6 +11,7 @@
 //! work (pause, uninstall) removes its schedule, its queued jobs and asks a running one to stop,
 //! in the same transaction as the status change; uninstalling keeps the run history.
 
+pub mod freshness;
 pub mod hooks;
 pub mod view;
 pub mod wizard;

@@ -183,7 +183,7 @@ pub async fn page(
         None
     };
     let quarantined = runs::quarantined(&mut tx, tenant, id, 20).await?;
-    let last_success_at = runs::last_success(&mut tx, tenant, id).await?;
+    let (last_success_at, stale) = super::freshness::of_install(&mut tx, tenant, id).await?;
     tx.commit().await?;
     let webhook_url = (install.listens_for_webhooks()
         && install.status != InstallStatus::Uninstalled)
@@ -211,6 +211,7 @@ pub async fn page(
         quarantined,
         store,
         last_success_at,
+        stale,
         can_manage,
     })
 }
