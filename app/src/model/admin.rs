@@ -157,7 +157,8 @@ pub struct FailuresPage {
     pub groups: Vec<FailureGroup>,
     /// Newest first, at most a page.
     pub runs: Vec<FailedRun>,
-    /// Dead letters matching the filter whose install could run again (what bulk retry takes).
+    /// Dead letters matching the filter whose install could run again (what bulk retry takes);
+    /// counted when the filter is on dead letters, else 0.
     pub retryable_dead: i64,
     pub tenants: Vec<Choice>,
     pub listings: Vec<Choice>,

@@ -168,6 +168,13 @@ fn Failures(
                 <section class="panel" aria-labelledby="groups-heading">
                     <div class="section-head">
                         <h2 id="groups-heading">"By error, listing and provider"</h2>
+                        {(retry.is_some() && q.outcome != "dead" && page.groups.iter().any(|g| g.dead > 0)).then(|| {
+                            let href = format!(
+                                "{base}?tenant={}&listing={}&provider={}&class={}&outcome=dead&range={}",
+                                q.tenant, q.listing, q.provider, q.class, q.range
+                            );
+                            view! { <a class="button button-ghost" href=href>"Dead letters only, to retry them"</a> }
+                        })}
                         {retry.filter(|_| page.retryable_dead > 0).map(|retry| {
                             let q = q.clone();
                             view! {

@@ -53,8 +53,14 @@ impl DateSpec {
             Some("unix") => DateSpec::Unix,
             Some("unix_ms") => DateSpec::UnixMs,
             Some(description) => {
-                let item = time::format_description::parse_owned::<2>(description)
-                    .map_err(|e| e.to_string())?;
+                // Some malformed descriptions trip a debug assertion inside `time`'s parser
+                // (the mapping proptest found `[®[\`): a debug build would panic where a release
+                // build returns an error, so the panic is caught and reported as one.
+                let item = std::panic::catch_unwind(|| {
+                    time::format_description::parse_owned::<2>(description)
+                })
+                .map_err(|_| "it is not a format description Patchbay can read".to_owned())?
+                .map_err(|e| e.to_string())?;
                 if !has_component(&item) {
                     return Err(
                         "it has no components such as [year], so every date would read \
@@ -236,6 +242,12 @@ fn shown(value: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_description_that_trips_times_parser_is_an_error_not_a_panic() {
+        assert!(DateSpec::input(Some("[®[\\")).is_err());
+        assert!(DateSpec::output(Some("[®[\\")).is_err());
+    }
 
     fn convert(input: Option<&str>, output: Option<&str>, value: Value) -> Result<Value, String> {
         let at = DateSpec::input(input)?.read(&value)?.expect("a date");

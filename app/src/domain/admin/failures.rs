@@ -23,7 +23,7 @@ pub const RUNS_PAGE: i64 = 50;
 const MAX_GROUPS: i64 = 100;
 
 /// The filter as SQL over `sync_runs r`, with parameters $1…$7 bound by [`bind`].
-pub(crate) const FILTER: &str = "\
+pub const FILTER: &str = "\
 r.outcome in ('failed', 'dead') and r.finished_at > now() - make_interval(secs => $1) \
 and ($2::uuid is null or r.tenant_id = $2) \
 and ($3::text is null or r.listing_id = (select l.id from listings l where l.slug = $3)) \
@@ -50,12 +50,18 @@ pub(crate) fn bind<'q, O>(
 
 /// Dead letters of the filter that can be queued again: the newest attempt of its install (no
 /// later attempt ran or succeeded), the install still active. $1…$7 as [`FILTER`].
+///
+/// The dead letters are found first, through the failures index (`materialized`): left to
+/// itself, the planner (under row-level security) walked every install's runs instead — 3.7 s
+/// over 10,000,000 runs against 0.1 s.
 pub(crate) const RETRYABLE_DEAD: &str = "\
+with dead as materialized ( \
+    select r.tenant_id, r.install_id, r.kind, r.id from sync_runs r \
+    where FILTER and r.outcome = 'dead') \
 select distinct on (r.tenant_id, r.install_id) r.tenant_id, r.install_id, r.kind, r.id \
-from sync_runs r \
+from dead r \
 join installs i on i.tenant_id = r.tenant_id and i.id = r.install_id and i.status = 'active' \
-where FILTER and r.outcome = 'dead' \
-  and not exists (select 1 from sync_runs n where n.tenant_id = r.tenant_id \
+where not exists (select 1 from sync_runs n where n.tenant_id = r.tenant_id \
                   and n.install_id = r.install_id and n.id > r.id) \
 order by r.tenant_id, r.install_id, r.id desc";
 
@@ -69,18 +75,21 @@ pub async fn page(
     let mut tx = begin_read(pool).await?;
     let groups = groups(&mut tx, viewer, &filter).await?;
     let runs = runs(&mut tx, viewer, &filter, RUNS_PAGE).await?;
-    let retryable_dead = if viewer.vendor_org().is_none() {
-        let sql = format!(
-            "select count(*) from ({}) d",
-            RETRYABLE_DEAD.replace("FILTER", FILTER)
-        );
-        bind(sqlx::query_as::<_, (i64,)>(&sql), viewer, &filter)
-            .fetch_one(&mut *tx)
-            .await?
-            .0
-    } else {
-        0
-    };
+    // Bulk retry is offered on a filter of dead letters only: counting them on every look at the
+    // dashboard would cost more than the rest of it.
+    let retryable_dead =
+        if viewer.vendor_org().is_none() && filter.outcome == Some(RunOutcome::Dead) {
+            let sql = format!(
+                "select count(*) from ({}) d",
+                RETRYABLE_DEAD.replace("FILTER", FILTER)
+            );
+            bind(sqlx::query_as::<_, (i64,)>(&sql), viewer, &filter)
+                .fetch_one(&mut *tx)
+                .await?
+                .0
+        } else {
+            0
+        };
     let (tenants, listings, providers) = choices(&mut tx, viewer, &filter).await?;
     let (stale, stale_total) = stale(&mut tx, viewer, &filter).await?;
     tx.commit().await?;
@@ -196,7 +205,7 @@ pub async fn groups(
                       count(*) filter (where r.finished_at > now() - interval '7 days') as last_week, \
                       count(*) as total, count(*) filter (where r.outcome = 'dead') as dead, \
                       min(r.finished_at) as first_at, max(r.finished_at) as last_at, \
-                      (array_agg(r.id order by r.finished_at desc))[1] as latest_run \
+                      max(r.id) as latest_run \
                from sync_runs r where {FILTER} \
                group by r.error_class, r.listing_id, r.provider \
                order by max(r.finished_at) desc limit {MAX_GROUPS}) g \
