@@ -1,9 +1,10 @@
 //! The worker pool: claims sync jobs fairly from the queue and runs them, up to `concurrency` at
 //! once per process, each with a heartbeat that renews its lease and carries cancellation; plus
 //! the platform's periodic work — the reaper for leases nobody renews, the scheduler tick, the
-//! token-refresh sweep and the pruning of old webhook deliveries. `patchbay serve` runs one
-//! beside the web server; `patchbay worker` runs one alone, for scaling out. Any number of pools
-//! share one database: every step claims with `skip locked`, so none needs a leader.
+//! token-refresh sweep, the pruning of old webhook deliveries, and the alert rules' evaluation
+//! and delivery. `patchbay serve` runs one beside the web server; `patchbay worker` runs one
+//! alone, for scaling out. Any number of pools share one database: every step claims with
+//! `skip locked`, so none needs a leader.
 //!
 //! Wake-ups come from `pg_notify` with a poll every second as the fallback (a notification sent
 //! while the listener reconnects is lost). A database that goes away (a restart) costs errors in
@@ -13,7 +14,7 @@
 //! batch it is writing commits) and waits for them to hand their jobs back to the queue; after
 //! the grace period, whatever still runs is left to its lease, which the reaper takes back.
 
-use app::domain::admin::{health, retention};
+use app::domain::admin::{alerts, health, retention};
 use app::domain::connections::{refresh, ConnectSettings};
 use app::domain::queue::{self, ClaimedJob, QueueError};
 use app::domain::sync::{Control, Engine, Settled, Stop};
@@ -45,6 +46,10 @@ pub struct PoolConfig {
     pub retention: Duration,
     /// How often the pool reports itself alive (and samples the queue's depth).
     pub report_every: Duration,
+    /// How often the pool looks for alert rules to evaluate and deliveries to send.
+    pub alert_every: Duration,
+    /// How alerts are evaluated and delivered (the links in them use the engine's public URL).
+    pub alerts: alerts::AlertSettings,
 }
 
 impl Default for PoolConfig {
@@ -59,6 +64,8 @@ impl Default for PoolConfig {
             refresh_sweep: true,
             retention: Duration::from_secs(30 * 86_400),
             report_every: Duration::from_secs(5),
+            alert_every: Duration::from_secs(5),
+            alerts: alerts::AlertSettings::default(),
         }
     }
 }
@@ -106,6 +113,23 @@ pub fn spawn(mut engine: Engine, config: PoolConfig) -> PoolHandle {
             config.concurrency,
         );
         move || report(pool.clone(), name.clone(), concurrency)
+    }));
+    tasks.spawn(every(config.alert_every, watch_rx.clone(), {
+        let mut settings = config.alerts.clone();
+        settings.public_url.clone_from(&engine.connect.public_url);
+        let (pool, vault, connect) = (
+            engine.pool.clone(),
+            engine.vault.clone(),
+            engine.connect.clone(),
+        );
+        move || {
+            watch_alerts(
+                pool.clone(),
+                vault.clone(),
+                connect.clone(),
+                settings.clone(),
+            )
+        }
     }));
     if config.refresh_sweep {
         tasks.spawn(every(Duration::from_secs(60), watch_rx, {
@@ -186,6 +210,28 @@ async fn prune(pool: sqlx::PgPool, keep: Duration) {
 async fn report(pool: sqlx::PgPool, name: String, concurrency: usize) {
     if let Err(err) = health::report(&pool, &name, concurrency).await {
         tracing::warn!(error = %err, "could not report the worker's heartbeat");
+    }
+}
+
+/// Evaluates the alert rules that are due, then sends the deliveries that are.
+async fn watch_alerts(
+    pool: sqlx::PgPool,
+    vault: Arc<Keyring>,
+    connect: Arc<ConnectSettings>,
+    settings: alerts::AlertSettings,
+) {
+    if let Err(err) = alerts::evaluate(&pool, &settings).await {
+        tracing::warn!(error = %err, "could not evaluate the alert rules");
+    }
+    match alerts::deliver(&pool, &vault, &connect.http, &settings).await {
+        Ok(done) if done.delivered + done.retrying + done.failed > 0 => tracing::info!(
+            delivered = done.delivered,
+            retrying = done.retrying,
+            failed = done.failed,
+            "alert deliveries"
+        ),
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "could not send the alert deliveries"),
     }
 }
 

@@ -21,49 +21,6 @@ fn fast() -> EngineSettings {
     }
 }
 
-/// Seeds one attempt of `install` (in `tenant`), ended `ago` with `outcome` and `class`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one seeded row, every column named at the call"
-)]
-async fn seed_run(
-    env: &SyncEnv,
-    tenant: Uuid,
-    install: Uuid,
-    listing: Uuid,
-    provider: &str,
-    outcome: &str,
-    class: Option<&str>,
-    ago: &str,
-) -> i64 {
-    sqlx::query_scalar(
-        "insert into sync_runs (tenant_id, install_id, job_id, attempt, kind, trigger, outcome, \
-             started_at, finished_at, error_class, error_message, listing_id, provider) \
-         values ($1, $2, 1000 + (random() * 100000)::int, 0, 'incremental', 'schedule', $3, \
-                 now() - $4::interval - interval '2 seconds', now() - $4::interval, $5, \
-                 case when $5 is null then null else 'seeded ' || $5 end, $6, $7) \
-         returning id",
-    )
-    .bind(tenant)
-    .bind(install)
-    .bind(outcome)
-    .bind(ago)
-    .bind(class)
-    .bind(listing)
-    .bind(provider)
-    .fetch_one(&env.app.admin_pool)
-    .await
-    .unwrap()
-}
-
-async fn listing_of(env: &SyncEnv, install: Uuid) -> Uuid {
-    sqlx::query_scalar("select listing_id from installs where id = $1")
-        .bind(install)
-        .fetch_one(&env.app.admin_pool)
-        .await
-        .unwrap()
-}
-
 /// A second customer organization with an install of the same listing version (made in SQL: the
 /// dashboard only needs its rows).
 async fn other_tenant(env: &SyncEnv, install: Uuid, name: &str) -> (Uuid, Uuid) {

@@ -646,6 +646,20 @@ async fn rotating_keys_reseals_every_secret_under_the_new_key(db: PgPool) {
     app.begin_connect(&alice.client, &[]).await;
     let before = access_token(&credentials(&app, alice.org, id).await.unwrap());
     assert_eq!(key_ids(&app, id).await, (1, 1));
+    // An alert rule's signing secret, sealed under key 1 too.
+    let rule = Uuid::new_v4();
+    let rule_secret = SecretString::from("pbsec_rotation-test");
+    sqlx::query(
+        "insert into alert_rules (id, name, kind, secret_enc) values ($1, 'r', 'needs_reauth', $2)",
+    )
+    .bind(rule)
+    .bind(
+        keys.old_only()
+            .seal_str(&rule_secret, &Aad::alert_rule(rule)),
+    )
+    .execute(&app.admin_pool)
+    .await
+    .unwrap();
 
     // Key 2 alone cannot open what key 1 sealed…
     let new_only = keys.new_only();
@@ -658,8 +672,20 @@ async fn rotating_keys_reseals_every_secret_under_the_new_key(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(
-        count, 2,
-        "the connection's credentials and the app's secret"
+        count, 3,
+        "the connection's credentials, the app's secret and the alert rule's"
+    );
+    let sealed: Vec<u8> = sqlx::query_scalar("select secret_enc from alert_rules where id = $1")
+        .bind(rule)
+        .fetch_one(&app.admin_pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        new_only
+            .open_str(&sealed, &Aad::alert_rule(rule))
+            .unwrap()
+            .expose_secret(),
+        "pbsec_rotation-test"
     );
     assert_eq!(key_ids(&app, id).await, (2, 2));
     assert_eq!(

@@ -3,7 +3,9 @@
 //! failures. Who may see what is decided by `domain::admin::Viewer`.
 
 use crate::error::AppError;
-use crate::model::admin::{AuditPage, FailureQuery, FailuresPage, HealthPage, RunDetail};
+use crate::model::admin::{
+    AlertsPage, AuditPage, FailureQuery, FailuresPage, HealthPage, RunDetail,
+};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -234,6 +236,101 @@ pub async fn get_audit(q: String, before: Option<i64>) -> Result<AuditPage, AppE
         async move {
             let (state, viewer) = server::admin().await?;
             crate::domain::admin::audit::page(&state.pool, &viewer, &q, before).await
+        }
+        .await,
+    )
+}
+
+/// Alert rules, open and resolved alerts, and webhook deliveries (platform admins).
+#[server(endpoint = "admin/alerts")]
+pub async fn get_alerts() -> Result<AlertsPage, AppError> {
+    use crate::api::ssr::respond;
+    respond(
+        async move {
+            let (state, viewer) = server::admin().await?;
+            crate::domain::admin::alerts::page(&state.pool, &state.vault, &viewer).await
+        }
+        .await,
+    )
+}
+
+/// Adds an alert rule.
+#[server(endpoint = "admin/alerts/create")]
+pub async fn create_alert_rule(
+    name: String,
+    kind: String,
+    threshold: Option<String>,
+    window_minutes: Option<String>,
+    webhook_url: Option<String>,
+) -> Result<(), AppError> {
+    use crate::api::ssr::respond;
+    use crate::domain::admin::alerts;
+    respond(
+        async move {
+            let (state, viewer) = server::admin().await?;
+            let rule = alerts::NewRule {
+                name,
+                kind,
+                threshold: threshold.unwrap_or_default(),
+                window_minutes: window_minutes.unwrap_or_default(),
+                webhook_url: webhook_url.unwrap_or_default(),
+            };
+            let id = alerts::create_rule(
+                &state.pool,
+                &state.vault,
+                &state.connect.http,
+                &viewer,
+                rule,
+            )
+            .await?;
+            leptos_axum::redirect(&format!("/admin/alerts?done=created#rule-{id}"));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// `enable`, `disable`, `delete`, `test` (a test delivery) or `rotate` (a new secret) a rule.
+#[server(endpoint = "admin/alerts/rule")]
+pub async fn alert_rule_action(id: String, action: String) -> Result<(), AppError> {
+    use crate::api::ssr::respond;
+    use crate::domain::admin::alerts;
+    respond(
+        async move {
+            let (state, viewer) = server::admin().await?;
+            let rule = uuid::Uuid::parse_str(id.trim())
+                .map_err(|_| AppError::not_found("That alert rule does not exist."))?;
+            let what: alerts::RuleAction = action.parse()?;
+            alerts::rule_action(
+                &state.pool,
+                &state.vault,
+                &state.connect.public_url,
+                &viewer,
+                rule,
+                what,
+            )
+            .await?;
+            leptos_axum::redirect(&format!("/admin/alerts?done={action}"));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Acknowledges an open alert.
+#[server(endpoint = "admin/alerts/ack")]
+pub async fn acknowledge_alert(id: String) -> Result<(), AppError> {
+    use crate::api::ssr::respond;
+    respond(
+        async move {
+            let (state, viewer) = server::admin().await?;
+            let alert = id
+                .trim()
+                .parse()
+                .map_err(|_| AppError::not_found("That alert does not exist."))?;
+            crate::domain::admin::alerts::acknowledge(&state.pool, &viewer, alert).await?;
+            leptos_axum::redirect("/admin/alerts?done=acknowledged");
+            Ok(())
         }
         .await,
     )

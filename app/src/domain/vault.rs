@@ -67,6 +67,11 @@ impl Aad {
         Self::of("provider_app", &[app])
     }
 
+    /// An alert rule's webhook signing secret: bound to the rule.
+    pub fn alert_rule(rule: Uuid) -> Self {
+        Self::of("alert_rule", &[rule])
+    }
+
     fn of(purpose: &str, ids: &[Uuid]) -> Self {
         let mut bytes = Vec::with_capacity(purpose.len() + 1 + ids.len() * 16);
         bytes.extend_from_slice(purpose.as_bytes());

@@ -302,3 +302,74 @@ pub struct AuditPage {
     /// The id to page on from (`?before=`), when there are older entries.
     pub older: Option<i64>,
 }
+
+string_enum!(
+    /// What an alert rule watches.
+    AlertKind, "kind", {
+        DeadLetters = "dead_letters" / "Dead letters over a threshold",
+        StaleInstalls = "stale_installs" / "An install past its freshness window",
+        NeedsReauth = "needs_reauth" / "A connection needing reauthorization",
+    }
+);
+
+/// An alert rule as the admin console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRuleView {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: AlertKind,
+    /// The condition in words ("more than 10 dead letters in 60 minutes").
+    pub condition: String,
+    pub webhook_url: Option<String>,
+    /// The HMAC secret deliveries are signed with (`pbsec_…`).
+    pub secret: String,
+    pub enabled: bool,
+    pub open: i64,
+    pub last_opened: Option<Stamp>,
+    pub evaluated: Option<Stamp>,
+}
+
+/// One alert: the in-app notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub rule: String,
+    pub kind: AlertKind,
+    pub title: String,
+    pub org_name: Option<String>,
+    /// Where the admin looks next (the dashboard filtered to it).
+    pub link: String,
+    pub opened: Stamp,
+    pub resolved: Option<Stamp>,
+    /// Who acknowledged it, and when.
+    pub acknowledged: Option<(String, Stamp)>,
+}
+
+/// One webhook delivery of an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub rule: String,
+    pub event: String,
+    pub url: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created: Stamp,
+    /// When a pending delivery tries again.
+    pub next_attempt: Option<Stamp>,
+}
+
+/// `/admin/alerts`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertsPage {
+    pub rules: Vec<AlertRuleView>,
+    /// Open alerts, newest first.
+    pub open: Vec<AlertView>,
+    /// Alerts resolved in the last seven days, newest first.
+    pub resolved: Vec<AlertView>,
+    /// The newest deliveries.
+    pub deliveries: Vec<DeliveryView>,
+}

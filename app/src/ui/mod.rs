@@ -2,6 +2,7 @@
 //! only through server functions in [`crate::api`]; nothing here touches SQL.
 
 mod account;
+mod admin_alerts;
 mod admin_audit;
 mod admin_console;
 mod admin_failures;
@@ -121,6 +122,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/failures") view=admin_failures::FailuresPage ssr=SsrMode::Async />
                     <Route path=path!("admin/runs/:id") view=admin_run::RunDetailPage ssr=SsrMode::Async />
                     <Route path=path!("admin/health") view=admin_health::HealthPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/alerts") view=admin_alerts::AlertsPage ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view=admin_audit::AuditLogPage ssr=SsrMode::Async />
                     <Route path=path!("vendor/failures") view=admin_failures::VendorFailuresPage ssr=SsrMode::Async />
                 </Routes>

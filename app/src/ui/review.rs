@@ -24,6 +24,7 @@ pub fn AdminRail(current: &'static str) -> impl IntoView {
                 {item("/admin", "Overview")}
                 {item("/admin/failures", "Failures")}
                 {item("/admin/health", "Health")}
+                {item("/admin/alerts", "Alerts")}
                 {item("/admin/reviews", "Reviews")}
                 {item("/admin/audit", "Audit log")}
                 {item("/admin/apps", "Provider apps")}

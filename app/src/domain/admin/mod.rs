@@ -1,5 +1,5 @@
 //! The admin console's side of the domain: the failures dashboard, run detail, repair actions,
-//! queue and worker health, the audit log, and retention of the run log.
+//! queue and worker health, alerts, the audit log, and retention of the run log.
 //!
 //! Reading across tenants is an explicit path, not a hole in tenant isolation: every function
 //! here takes a [`Viewer`], which only [`Viewer::admin`] (the platform-admin flag) and
@@ -8,6 +8,7 @@
 //! for platform admins only, and each is written to the audit log of the tenant it touched, in
 //! the transaction that made the change.
 
+pub mod alerts;
 pub mod audit;
 pub mod detail;
 pub mod failures;

@@ -5,8 +5,8 @@ use crate::domain::vault::{Aad, Keyring};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Re-seals every connection's credentials, every app's secret and every install's webhook secret
-/// under the vault's current key
+/// Re-seals every connection's credentials, every app's secret, every alert rule's signing secret and every
+/// install's webhook secret under the vault's current key
 /// (`patchbay keys rotate`); values already under it are left alone, pending flows sealed under an
 /// old key are dropped (they live ten minutes). Works in batches of 200 rows, each its own
 /// transaction, so that rows are locked briefly while Patchbay keeps running. A value that does not
@@ -74,6 +74,26 @@ pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> 
             }
             Ok(None) => {}
             Err(err) => unopened.push(format!("provider app {id} ({err})")),
+        }
+    }
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "select id, secret_enc from alert_rules where get_byte(secret_enc, 0) <> $1 for update",
+    )
+    .bind(current)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, sealed) in rows {
+        match vault.reseal(&sealed, &Aad::alert_rule(id)) {
+            Ok(Some(new)) => {
+                sqlx::query("update alert_rules set secret_enc = $2 where id = $1")
+                    .bind(id)
+                    .bind(new)
+                    .execute(&mut *tx)
+                    .await?;
+                count += 1;
+            }
+            Ok(None) => {}
+            Err(err) => unopened.push(format!("alert rule {id} ({err})")),
         }
     }
     sqlx::query(
