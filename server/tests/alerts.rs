@@ -404,6 +404,7 @@ async fn stale_installs_and_reauth_connections_raise_one_alert_each(db: PgPool) 
     let page = alerts_page(&env).await;
     let open = page["open"].as_array().unwrap();
     assert_eq!(open.len(), 2, "{page}");
+    assert_eq!(page["open_total"], 2);
     let kinds: Vec<&str> = open.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     assert!(
         kinds.contains(&"stale_installs") && kinds.contains(&"needs_reauth"),

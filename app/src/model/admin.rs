@@ -366,8 +366,10 @@ pub struct DeliveryView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertsPage {
     pub rules: Vec<AlertRuleView>,
-    /// Open alerts, newest first.
+    /// Open alerts, newest first (the newest 100).
     pub open: Vec<AlertView>,
+    /// How many alerts are open in all.
+    pub open_total: i64,
     /// Alerts resolved in the last seven days, newest first.
     pub resolved: Vec<AlertView>,
     /// The newest deliveries.

@@ -70,13 +70,13 @@ fn Alerts(
     let AlertsPage {
         rules,
         open,
+        open_total,
         resolved,
         deliveries,
     } = page;
-    let open_count = open.len();
     view! {
         <section class="panel" aria-labelledby="open-heading">
-            <h2 id="open-heading">{format!("Open alerts ({open_count})")}</h2>
+            <h2 id="open-heading">{format!("Open alerts ({open_total})")}</h2>
             {if open.is_empty() {
                 view! { <p class="muted">"Nothing is wrong that a rule watches for."</p> }.into_any()
             } else {
@@ -309,7 +309,7 @@ fn NewRuleForm(action: ServerAction<CreateAlertRule>) -> impl IntoView {
                 <div class="field">
                     <label for="rule-url">"Webhook URL (optional)"</label>
                     <input id="rule-url" name="webhook_url" type="url" maxlength="2000" placeholder="https://hooks.example.com/patchbay" />
-                    <p class="help">"Alerts are posted here as JSON, signed with a secret shown once the rule is saved. Leave it empty for in-app alerts only."</p>
+                    <p class="help">"Alerts are posted here as JSON, signed with a secret listed under the rule once it is saved. Leave it empty for in-app alerts only."</p>
                     <FieldError error field="webhook_url" />
                 </div>
                 <button type="submit" class="button" disabled=move || action.pending().get()>"Add rule"</button>

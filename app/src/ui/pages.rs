@@ -162,6 +162,10 @@ pub fn Admin() -> impl IntoView {
                                     <h2>"Health"</h2>
                                     <p class="muted">"The queue, the workers and what they run, with plots of the last hour."</p>
                                 </a>
+                                <a class="card" href="/admin/alerts">
+                                    <h2>"Alerts"</h2>
+                                    <p class="muted">"Rules that watch for dead letters, stale installs and lost connections; their alerts here and as signed webhooks."</p>
+                                </a>
                                 <a class="card" href="/admin/audit">
                                     <h2>"Audit log"</h2>
                                     <p class="muted">"Who did what, when, in which organization."</p>

@@ -366,6 +366,10 @@ pub async fn page(pool: &PgPool, vault: &Keyring, viewer: &Viewer) -> Result<Ale
         });
     }
     let open = alerts(&mut tx, "a.resolved_at is null").await?;
+    let open_total: i64 =
+        sqlx::query_scalar("select count(*) from alerts where resolved_at is null")
+            .fetch_one(&mut *tx)
+            .await?;
     let resolved = alerts(&mut tx, "a.resolved_at > now() - interval '7 days'").await?;
     type DeliveryRow = (
         i64,
@@ -416,20 +420,10 @@ pub async fn page(pool: &PgPool, vault: &Keyring, viewer: &Viewer) -> Result<Ale
     Ok(AlertsPage {
         rules,
         open,
+        open_total,
         resolved,
         deliveries,
     })
-}
-
-/// How many open alerts there are (for the console's overview).
-pub async fn open_count(pool: &PgPool, viewer: &Viewer) -> Result<i64, AppError> {
-    viewer.require_admin()?;
-    let mut tx = db::begin(pool, Scope::System).await?;
-    let n = sqlx::query_scalar("select count(*) from alerts where resolved_at is null")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(n)
 }
 
 async fn alerts(conn: &mut PgConnection, which: &str) -> sqlx::Result<Vec<AlertView>> {
