@@ -8,15 +8,16 @@
 //! classes. Then, through the application pool (the app role, row-level security on), it times
 //! 50 calls each of what the pages call: the dashboard unfiltered (7 days), filtered by one
 //! tenant, by error class and the last 24 hours, and by outcome over 30 days; and the health
-//! page. It prints p50 and p99 of each, and the `EXPLAIN (ANALYZE, BUFFERS)` plans of the
-//! dashboard's grouping and newest-failures queries and of the stale-install count. The same run
-//! measures a one-row primary-key read as the machine's baseline. The database is dropped at the
+//! page; and one evaluation of three alert rules (dead letters, stale installs, reauth). It
+//! prints p50 and p99 of each, and the `EXPLAIN (ANALYZE, BUFFERS)` plans and execution times of
+//! the pages' main statements (`bench: admin_query_…`). The same run measures a one-row
+//! primary-key read as the machine's baseline. The database is dropped at the
 //! end (`BENCH_KEEP=1` keeps it, and a later run reuses it).
 //!
 //! Run: `cargo bench -p server --bench admin` (release build).
 
 use anyhow::Context;
-use app::domain::admin::{failures, health, Viewer};
+use app::domain::admin::{alerts, failures, health, Viewer};
 use app::model::admin::FailureQuery;
 use app::model::UserInfo;
 use sqlx::postgres::PgConnectOptions;
@@ -77,7 +78,13 @@ fn main() -> anyhow::Result<()> {
         }
         // As autovacuum would have by then: statistics, and the visibility map that lets the
         // failures index answer without visiting the table.
-        for sql in ["vacuum (analyze) sync_runs", "analyze"] {
+        for sql in [
+            "vacuum (analyze) sync_runs",
+            "vacuum (analyze) installs",
+            "vacuum (analyze) failure_counts",
+            "vacuum (analyze) failure_sources",
+            "analyze",
+        ] {
             sqlx::raw_sql(sql).execute(&mut admin).await?;
         }
         let pool = server::db::app_pool(&url, 4).await?;
@@ -144,14 +151,48 @@ fn main() -> anyhow::Result<()> {
         })
         .await?;
 
+        // Three alert rules, evaluated as the workers do (their first evaluation opens the stale
+        // installs' alerts; the timed ones find them open).
+        sqlx::raw_sql(
+            "delete from alert_rules; \
+             insert into alert_rules (name, kind, threshold, window_minutes, secret_enc) values \
+                 ('dead', 'dead_letters', 100, 60, '\\x00'), ('stale', 'stale_installs', 0, 60, '\\x00'), \
+                 ('reauth', 'needs_reauth', 0, 60, '\\x00')",
+        )
+        .execute(&mut admin)
+        .await?;
+        let settings = alerts::AlertSettings {
+            evaluate_every: Duration::ZERO,
+            ..Default::default()
+        };
+        let evaluate = time(CALLS, |_| {
+            let (pool, settings) = (pool.clone(), settings.clone());
+            async move {
+                alerts::evaluate(&pool, &settings).await?;
+                Ok(())
+            }
+        })
+        .await?;
+
+        let mut queries = Vec::new();
         for (name, sql) in plans() {
             println!("EXPLAIN {name}:");
+            // As the pages run it: the app role, row-level security on, the system scope.
+            let mut tx = app::domain::db::begin(&pool, app::domain::db::Scope::System).await?;
             let rows: Vec<String> =
                 sqlx::query_scalar(&format!("explain (analyze, buffers, costs off) {sql}"))
-                    .fetch_all(&mut admin)
+                    .fetch_all(&mut *tx)
                     .await?;
-            for row in rows {
+            tx.rollback().await?;
+            for row in &rows {
                 println!("    {row}");
+            }
+            if let Some(ms) = rows.iter().find_map(|r| {
+                r.trim()
+                    .strip_prefix("Execution Time: ")
+                    .and_then(|t| t.trim_end_matches(" ms").parse::<f64>().ok())
+            }) {
+                queries.push((name, ms));
             }
         }
         for (name, (p50, p99)) in [
@@ -161,9 +202,13 @@ fn main() -> anyhow::Result<()> {
             ("dashboard_class_24h", by_class),
             ("dashboard_dead_30d", dead_month),
             ("health_page", health),
+            ("alerts_evaluate", evaluate),
         ] {
             println!("bench: admin_{name}_p50 = {:.1} ms", ms(p50));
             println!("bench: admin_{name}_p99 = {:.1} ms", ms(p99));
+        }
+        for (name, ms) in queries {
+            println!("bench: admin_query_{name} = {ms:.2} ms");
         }
         drop(admin);
         if !keep {
@@ -218,27 +263,51 @@ fn plans() -> Vec<(&'static str, String)> {
             .replace("$7", "null")
     };
     let filter = bound(failures::FILTER);
+    let dead_30d = bound(&failures::RETRYABLE_DEAD.replace("FILTER", failures::FILTER))
+        .replace("604800", "2592000");
     vec![
+        ("groups_7d", bound(&failures::groups_from_counts())),
         (
-            "failure groups (7 days)",
-            format!(
-                "select r.error_class, r.listing_id, r.provider, count(*), max(r.finished_at) \
-                 from sync_runs r where {filter} group by 1, 2, 3"
+            "groups_tenant",
+            bound(&failures::groups_from_runs()).replace(
+                "null::uuid is null or r.tenant_id = null",
+                "false or r.tenant_id = (select id from organizations where kind = 'customer' \
+                 order by id limit 1)",
             ),
         ),
         (
-            "newest failures (7 days)",
+            "newest_failures_7d",
             format!(
                 "select r.id from sync_runs r where {filter} order by r.finished_at desc limit 50"
             ),
         ),
         (
-            "stale installs (count)",
+            "tenants_with_failures_7d",
+            "select o.id, o.name from organizations o where exists (select 1 from sync_runs r \
+             where r.tenant_id = o.id and r.outcome in ('failed', 'dead') \
+             and r.finished_at > now() - interval '7 days') order by o.name limit 500"
+                .to_owned(),
+        ),
+        (
+            "retryable_dead_30d",
+            format!("select count(*) from ({dead_30d} limit 501) d"),
+        ),
+        (
+            "stale_count",
             format!(
-                "select count(*) from sync_schedules s join installs i \
-                 on i.tenant_id = s.tenant_id and i.id = s.install_id where {}",
+                "select count(*) from installs i where {}",
                 app::domain::installs::freshness::STALE
             ),
+        ),
+        (
+            "health_minutes",
+            "select floor(extract(epoch from now() - finished_at) / 60)::int4, \
+                    count(*) filter (where outcome = 'succeeded'), \
+                    percentile_cont(0.95) within group \
+                        (order by extract(epoch from finished_at - started_at))::float8, \
+                    sum(rate_wait_secs)::float8 \
+             from sync_runs where finished_at > now() - interval '60 minutes' group by 1"
+                .to_owned(),
         ),
     ]
 }
@@ -248,7 +317,7 @@ fn plans() -> Vec<(&'static str, String)> {
 async fn seed(db: &mut PgConnection, runs: i64) -> anyhow::Result<()> {
     let statements = [
         "set session_replication_role = replica".to_owned(),
-        "truncate sync_runs, sync_schedules, installs, listing_versions, listings, organizations cascade".to_owned(),
+        "truncate sync_runs, failure_counts, failure_sources, sync_schedules, installs, listing_versions, listings, organizations cascade".to_owned(),
         "insert into organizations (id, kind, name) values ('00000000-0000-0000-0000-00000000000v', 'vendor', 'Bench vendor')"
             .replace("000v", "0001"),
         format!(
@@ -304,12 +373,31 @@ async fn seed(db: &mut PgConnection, runs: i64) -> anyhow::Result<()> {
                  case when g % 100 < 96 then 'succeeded' when g % 100 < 99 then 'failed' else 'dead' end as outcome, \
                  case when g % 100 < 96 then null \
                       else (array['transient', 'rate_limited', 'auth', 'permanent'])[1 + (g / 100) % 4] end as class, \
-                 now() - (g::float8 / {runs} * 30) * interval '1 day' as at) o"
+                 now() - (({runs} - 1 - g)::float8 / {runs} * 30) * interval '1 day' as at) o"
         ))
         .execute(&mut *db)
         .await?;
         from = to;
     }
+    // Triggers keep these; the seed ran without them (`replica`). The same statements as the
+    // migration's backfill.
+    sqlx::raw_sql(
+        "insert into failure_counts \
+             (bucket, listing_id, provider, error_class, outcome, n, first_at, last_at, last_run) \
+         select date_trunc('hour', finished_at, 'UTC'), listing_id, provider, error_class, outcome, \
+                count(*), min(finished_at), max(finished_at), max(id) \
+         from sync_runs where outcome in ('failed', 'dead') and finished_at is not null \
+         group by 1, 2, 3, 4, 5; \
+         insert into failure_sources (listing_id, provider, last_at) \
+         select listing_id, provider, max(finished_at) from sync_runs \
+         where outcome in ('failed', 'dead') and finished_at is not null group by 1, 2; \
+         update installs i set stale_after = coalesce(i.last_synced_at, i.installed_at) \
+                 + make_interval(secs => 2 * s.window_secs) \
+         from sync_schedules s \
+         where s.tenant_id = i.tenant_id and s.install_id = i.id and i.status = 'active'",
+    )
+    .execute(&mut *db)
+    .await?;
     sqlx::raw_sql("set session_replication_role = origin")
         .execute(&mut *db)
         .await?;

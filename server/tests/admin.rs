@@ -763,6 +763,32 @@ async fn retention_prunes_old_runs_in_batches(db: PgPool) {
         "1 day",
     )
     .await;
+    // An old failure (counted in its hour), and alerts: one resolved long ago, one open; a
+    // delivery settled long ago, one still pending.
+    seed_run(
+        &env,
+        env.tenant,
+        install,
+        listing,
+        "sandbox-shop",
+        "failed",
+        Some("auth"),
+        "40 days",
+    )
+    .await;
+    sqlx::raw_sql(
+        "insert into alert_rules (id, name, kind, secret_enc) \
+             values ('00000000-0000-0000-0000-0000000000a1', 'r', 'needs_reauth', '\\x00'); \
+         insert into alerts (rule_id, subject, title, opened_at, resolved_at) values \
+             ('00000000-0000-0000-0000-0000000000a1', 'old', 'old', now() - interval '41 days', now() - interval '40 days'), \
+             ('00000000-0000-0000-0000-0000000000a1', 'open', 'open', now() - interval '41 days', null); \
+         insert into alert_deliveries (rule_id, event, url, body, state, created_at) values \
+             ('00000000-0000-0000-0000-0000000000a1', 'alert.test', 'https://x.test/', '{}', 'delivered', now() - interval '40 days'), \
+             ('00000000-0000-0000-0000-0000000000a1', 'alert.test', 'https://x.test/', '{}', 'pending', now() - interval '40 days')",
+    )
+    .execute(&env.app.admin_pool)
+    .await
+    .unwrap();
     let keep = Duration::from_secs(30 * 86_400);
     // One batch at a time when asked for one.
     let pruned = app::domain::admin::retention::prune(&env.app.pool, keep, 1)
@@ -772,7 +798,7 @@ async fn retention_prunes_old_runs_in_batches(db: PgPool) {
     let pruned = app::domain::admin::retention::prune(&env.app.pool, keep, 100)
         .await
         .unwrap();
-    assert_eq!(pruned, 2500);
+    assert_eq!(pruned, 2501);
     let left: Vec<i64> = sqlx::query_scalar("select id from sync_runs where install_id = $1")
         .bind(install)
         .fetch_all(&env.app.admin_pool)
@@ -784,6 +810,21 @@ async fn retention_prunes_old_runs_in_batches(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(events, 0, "events go with their runs");
+    let counted: Vec<String> = sqlx::query_scalar("select error_class from failure_counts")
+        .fetch_all(&env.app.admin_pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, ["transient"], "the old hour's count goes too");
+    let alerts: Vec<String> = sqlx::query_scalar("select subject from alerts")
+        .fetch_all(&env.app.admin_pool)
+        .await
+        .unwrap();
+    assert_eq!(alerts, ["open"]);
+    let deliveries: Vec<String> = sqlx::query_scalar("select state from alert_deliveries")
+        .fetch_all(&env.app.admin_pool)
+        .await
+        .unwrap();
+    assert_eq!(deliveries, ["pending"]);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -868,4 +909,108 @@ fn a_cron_schedules_window_is_its_widest_gap() {
     assert_eq!(window_secs(None, Some("0 9 * * 1-5")), Some(3 * 86_400));
     assert_eq!(window_secs(None, Some("*/15 * * * *")), Some(900));
     assert_eq!(window_secs(None, None), None);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn hourly_failure_counts_agree_with_the_run_log(db: PgPool) {
+    // Across tenants the dashboard adds up `failure_counts` (whole hours) and the run log (the
+    // partial first hour of each window); for one tenant it reads the run log alone. Both must
+    // give what the seeded failures say, for every range, at the windows' edges too.
+    let env = sync_env(db, SyncOptions::default()).await;
+    let install = env.install("shop-to-store", &["manual"], "manual").await;
+    let listing = listing_of(&env, install).await;
+    let mut ages: Vec<f64> = Vec::new();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..400 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        ages.push((seed % (35 * 86_400)) as f64);
+    }
+    // Two minutes either side of each window's start.
+    for edge in [3600.0, 86_400.0, 604_800.0, 2_592_000.0] {
+        ages.extend([edge - 120.0, edge + 120.0]);
+    }
+    let classes: Vec<&str> = (0..ages.len())
+        .map(|i| ["transient", "auth", "permanent"][i % 3])
+        .collect();
+    let outcomes: Vec<&str> = (0..ages.len())
+        .map(|i| if i % 4 == 0 { "dead" } else { "failed" })
+        .collect();
+    sqlx::query(
+        "insert into sync_runs (tenant_id, install_id, job_id, attempt, kind, trigger, outcome, \
+             started_at, finished_at, error_class, error_message, listing_id, provider) \
+         select $1, $2, 1, 0, 'incremental', 'schedule', f.outcome, \
+                now() - make_interval(secs => f.age + 1), now() - make_interval(secs => f.age), \
+                f.class, 'seeded', $3, 'sandbox-shop' \
+         from unnest($4::float8[], $5::text[], $6::text[]) as f(age, class, outcome)",
+    )
+    .bind(env.tenant)
+    .bind(install)
+    .bind(listing)
+    .bind(&ages)
+    .bind(&classes)
+    .bind(&outcomes)
+    .execute(&env.app.admin_pool)
+    .await
+    .unwrap();
+    let tenant = env.tenant.to_string();
+    for (range, secs) in [
+        ("1h", 3600.0),
+        ("24h", 86_400.0),
+        ("7d", 604_800.0),
+        ("30d", 2_592_000.0),
+    ] {
+        for (class, outcome) in [("", ""), ("auth", ""), ("", "dead")] {
+            let expected: Vec<(String, i64, i64, i64, i64, i64)> =
+                ["transient", "auth", "permanent"]
+                    .iter()
+                    .filter(|c| class.is_empty() || **c == class)
+                    .map(|c| {
+                        let of = |window: f64| {
+                            (0..ages.len())
+                                .filter(|&i| {
+                                    classes[i] == *c
+                                        && (outcome.is_empty() || outcomes[i] == outcome)
+                                        && ages[i] < window.min(secs)
+                                })
+                                .count() as i64
+                        };
+                        let dead = (0..ages.len())
+                            .filter(|&i| {
+                                classes[i] == *c && outcomes[i] == "dead" && ages[i] < secs
+                            })
+                            .count() as i64;
+                        (
+                            c.to_string(),
+                            of(3600.0),
+                            of(86_400.0),
+                            of(604_800.0),
+                            of(secs),
+                            dead,
+                        )
+                    })
+                    .filter(|g| g.4 > 0)
+                    .collect();
+            let sorted = |mut v: Vec<(String, i64, i64, i64, i64, i64)>| {
+                v.sort();
+                v
+            };
+            let form = [("range", range), ("class", class), ("outcome", outcome)];
+            let across = group_counts(&failures(&env, &form).await);
+            let mut one = form.to_vec();
+            one.push(("tenant", &tenant));
+            let alone = group_counts(&failures(&env, &one).await);
+            assert_eq!(
+                sorted(across),
+                sorted(expected.clone()),
+                "counts, {range} {class} {outcome}"
+            );
+            assert_eq!(
+                sorted(alone),
+                sorted(expected),
+                "run log, {range} {class} {outcome}"
+            );
+        }
+    }
 }

@@ -185,7 +185,11 @@ fn Failures(
                                     <input type="hidden" name="class" value=q.class />
                                     <input type="hidden" name="outcome" value=q.outcome />
                                     <input type="hidden" name="range" value=q.range />
-                                    <button type="submit" class="button" data-action="bulk-retry">{format!("Retry {} dead job(s)", page.retryable_dead)}</button>
+                                    <button type="submit" class="button" data-action="bulk-retry">{match page.retryable_dead {
+                                        1 => "Retry 1 dead job".to_owned(),
+                                        n if n > 500 => "Retry the newest 500 dead jobs (of more)".to_owned(),
+                                        n => format!("Retry {n} dead jobs"),
+                                    }}</button>
                                 </ActionForm>
                             }
                         })}

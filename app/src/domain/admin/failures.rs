@@ -49,21 +49,22 @@ pub(crate) fn bind<'q, O>(
 }
 
 /// Dead letters of the filter that can be queued again: the newest attempt of its install (no
-/// later attempt ran or succeeded), the install still active. $1…$7 as [`FILTER`].
+/// later attempt ran), the install still active. $1…$7 as [`FILTER`]. Only an install's newest
+/// attempt qualifies, so no install comes twice.
 ///
-/// The dead letters are found first, through the failures index (`materialized`): left to
-/// itself, the planner (under row-level security) walked every install's runs instead — 3.7 s
-/// over 10,000,000 runs against 0.1 s.
-pub(crate) const RETRYABLE_DEAD: &str = "\
+/// Cut by a `limit` (a bulk retry takes 500; the dashboard counts to 501). The dead letters come
+/// first, newest first through the failures index, from a `materialized` CTE: it is read only as
+/// far as the limit needs, and it keeps the planner (under row-level security) from walking
+/// every install's runs instead, which took seconds over 10,000,000 runs.
+pub const RETRYABLE_DEAD: &str = "\
 with dead as materialized ( \
     select r.tenant_id, r.install_id, r.kind, r.id from sync_runs r \
-    where FILTER and r.outcome = 'dead') \
-select distinct on (r.tenant_id, r.install_id) r.tenant_id, r.install_id, r.kind, r.id \
-from dead r \
-join installs i on i.tenant_id = r.tenant_id and i.id = r.install_id and i.status = 'active' \
-where not exists (select 1 from sync_runs n where n.tenant_id = r.tenant_id \
-                  and n.install_id = r.install_id and n.id > r.id) \
-order by r.tenant_id, r.install_id, r.id desc";
+    where FILTER and r.outcome = 'dead' order by r.finished_at desc) \
+select d.tenant_id, d.install_id, d.kind, d.id from dead d \
+where exists (select 1 from installs i where i.tenant_id = d.tenant_id \
+              and i.id = d.install_id and i.status = 'active') \
+  and not exists (select 1 from sync_runs n where n.tenant_id = d.tenant_id \
+                  and n.install_id = d.install_id and n.id > d.id)";
 
 /// The dashboard: groups, the newest failures, and the choices of the filter lists.
 pub async fn page(
@@ -79,9 +80,11 @@ pub async fn page(
     // dashboard would cost more than the rest of it.
     let retryable_dead =
         if viewer.vendor_org().is_none() && filter.outcome == Some(RunOutcome::Dead) {
+            // Up to one more than a bulk retry takes: the page says "the newest 500 of more".
             let sql = format!(
-                "select count(*) from ({}) d",
-                RETRYABLE_DEAD.replace("FILTER", FILTER)
+                "select count(*) from ({} limit {}) d",
+                RETRYABLE_DEAD.replace("FILTER", FILTER),
+                super::repair::MAX_BULK + 1
             );
             bind(sqlx::query_as::<_, (i64,)>(&sql), viewer, &filter)
                 .fetch_one(&mut *tx)
@@ -186,32 +189,55 @@ struct GroupRow {
     latest_run: i64,
 }
 
+/// The time range's bounds, over `b`: for the last hour, day and week (each at most the range)
+/// and the whole range, its start (`s1`, `s24`, `s7`, `sr`) and the end of the hour (UTC) it
+/// starts in (`e1`, `e24`, `e7`, `er`). [`failure_counts`'s](FROM_COUNTS) hours from an `e…` on
+/// are whole inside that window; the run log answers for the partial hour before.
+const BOUNDS: &str = "\
+with s as (select now() - make_interval(secs => least(3600, $1)) as s1, \
+                  now() - make_interval(secs => least(86400, $1)) as s24, \
+                  now() - make_interval(secs => least(604800, $1)) as s7, \
+                  now() - make_interval(secs => $1) as sr), \
+     b as (select s.*, date_trunc('hour', s1, 'UTC') + interval '1 hour' as e1, \
+                  date_trunc('hour', s24, 'UTC') + interval '1 hour' as e24, \
+                  date_trunc('hour', s7, 'UTC') + interval '1 hour' as e7, \
+                  date_trunc('hour', sr, 'UTC') + interval '1 hour' as er from s), \
+     edges as (select distinct v.s, v.t from b, \
+                  lateral (values (s1, e1), (s24, e24), (s7, e7), (sr, er)) as v(s, t))";
+
+/// The filter over `failure_counts c` (no tenant: these read the run log), hours whole inside
+/// the range. $1…$7 as [`FILTER`]; `$2` must be null.
+const FROM_COUNTS: &str = "\
+failure_counts c, b \
+where c.bucket >= date_trunc('hour', now() - make_interval(secs => $1), 'UTC') + interval '1 hour' \
+and $2::uuid is null \
+and ($3::text is null or c.listing_id = (select l.id from listings l where l.slug = $3)) \
+and ($4::text is null or c.provider = $4) \
+and ($5::text is null or c.error_class = $5) \
+and ($6::text is null or c.outcome = $6) \
+and ($7::uuid is null or c.listing_id in (select l.id from listings l where l.vendor_org_id = $7))";
+
+/// The run log's failures of the filter in the partial first hour of each window, each once.
+const FROM_EDGES: &str = "\
+b, edges, lateral (select * from sync_runs r where FILTER \
+                   and r.finished_at > edges.s and r.finished_at < edges.t) r";
+
 /// Failures grouped by error class, listing and provider, the most recently seen first.
+///
+/// Across tenants the groups add up the hourly [`failure_counts`](FROM_COUNTS) whole inside each
+/// window and count the partial first hours from the run log, so the counts are exact while a
+/// week costs a few thousand rows instead of every failure; a tenant's filter reads its
+/// failures from the run log (`sync_runs_failures_tenant`).
 pub async fn groups(
     conn: &mut PgConnection,
     viewer: &Viewer,
     filter: &FailureFilter,
 ) -> Result<Vec<FailureGroup>, AppError> {
-    let sql = format!(
-        "select g.error_class, l.slug, l.name, g.provider, g.last_hour, g.last_day, g.last_week, \
-                g.total, g.dead, \
-                to_char(g.first_at at time zone 'utc', {STAMP}) as first_seen, \
-                extract(epoch from now() - g.first_at)::float8 as first_ago, \
-                to_char(g.last_at at time zone 'utc', {STAMP}) as last_seen, \
-                extract(epoch from now() - g.last_at)::float8 as last_ago, g.latest_run \
-         from (select r.error_class, r.listing_id, r.provider, \
-                      count(*) filter (where r.finished_at > now() - interval '1 hour') as last_hour, \
-                      count(*) filter (where r.finished_at > now() - interval '1 day') as last_day, \
-                      count(*) filter (where r.finished_at > now() - interval '7 days') as last_week, \
-                      count(*) as total, count(*) filter (where r.outcome = 'dead') as dead, \
-                      min(r.finished_at) as first_at, max(r.finished_at) as last_at, \
-                      max(r.id) as latest_run \
-               from sync_runs r where {FILTER} \
-               group by r.error_class, r.listing_id, r.provider \
-               order by max(r.finished_at) desc limit {MAX_GROUPS}) g \
-         left join listings l on l.id = g.listing_id \
-         order by g.last_at desc"
-    );
+    let sql = if filter.tenant.is_some() {
+        groups_from_runs()
+    } else {
+        groups_from_counts()
+    };
     let rows: Vec<GroupRow> = bind(sqlx::query_as(&sql), viewer, filter)
         .fetch_all(&mut *conn)
         .await?;
@@ -232,6 +258,71 @@ pub async fn groups(
             latest_run: g.latest_run,
         })
         .collect())
+}
+
+/// The groups' outer select, over the aggregated `g`.
+fn groups_select(inner: &str) -> String {
+    format!(
+        "select g.error_class, l.slug, l.name, g.provider, g.last_hour, g.last_day, g.last_week, \
+                g.total, g.dead, \
+                to_char(g.first_at at time zone 'utc', {STAMP}) as first_seen, \
+                extract(epoch from now() - g.first_at)::float8 as first_ago, \
+                to_char(g.last_at at time zone 'utc', {STAMP}) as last_seen, \
+                extract(epoch from now() - g.last_at)::float8 as last_ago, g.latest_run \
+         from ({inner}) g \
+         left join listings l on l.id = g.listing_id \
+         order by g.last_at desc"
+    )
+}
+
+/// The groups' statement across tenants (from the hourly counts); public for the benchmark's
+/// plans.
+pub fn groups_from_counts() -> String {
+    let edges = FROM_EDGES.replace("FILTER", FILTER);
+    let inner = format!(
+        "{BOUNDS}, \
+         p as (select c.error_class, c.listing_id, c.provider, c.outcome, c.n::int8 as n, \
+                      c.bucket >= b.e1 as in1, c.bucket >= b.e24 as in24, c.bucket >= b.e7 as in7, \
+                      true as inr, c.first_at, c.last_at, c.last_run \
+               from {FROM_COUNTS} \
+               union all \
+               select r.error_class, r.listing_id, r.provider, r.outcome, 1, \
+                      r.finished_at > b.s1 and r.finished_at < b.e1, \
+                      r.finished_at > b.s24 and r.finished_at < b.e24, \
+                      r.finished_at > b.s7 and r.finished_at < b.e7, \
+                      r.finished_at < b.er, r.finished_at, r.finished_at, r.id \
+               from {edges}) \
+         select p.error_class, p.listing_id, p.provider, \
+                coalesce(sum(p.n) filter (where p.in1), 0)::int8 as last_hour, \
+                coalesce(sum(p.n) filter (where p.in24), 0)::int8 as last_day, \
+                coalesce(sum(p.n) filter (where p.in7), 0)::int8 as last_week, \
+                sum(p.n) filter (where p.inr)::int8 as total, \
+                coalesce(sum(p.n) filter (where p.inr and p.outcome = 'dead'), 0)::int8 as dead, \
+                min(p.first_at) filter (where p.inr) as first_at, \
+                max(p.last_at) filter (where p.inr) as last_at, \
+                max(p.last_run) filter (where p.inr) as latest_run \
+         from p group by p.error_class, p.listing_id, p.provider \
+         having sum(p.n) filter (where p.inr) > 0 \
+         order by max(p.last_at) filter (where p.inr) desc limit {MAX_GROUPS}"
+    );
+    groups_select(&inner)
+}
+
+/// The groups' statement for one tenant (from the run log).
+pub fn groups_from_runs() -> String {
+    let inner = format!(
+        "select r.error_class, r.listing_id, r.provider, \
+                count(*) filter (where r.finished_at > now() - interval '1 hour') as last_hour, \
+                count(*) filter (where r.finished_at > now() - interval '1 day') as last_day, \
+                count(*) filter (where r.finished_at > now() - interval '7 days') as last_week, \
+                count(*) as total, count(*) filter (where r.outcome = 'dead') as dead, \
+                min(r.finished_at) as first_at, max(r.finished_at) as last_at, \
+                max(r.id) as latest_run \
+         from sync_runs r where {FILTER} \
+         group by r.error_class, r.listing_id, r.provider \
+         order by max(r.finished_at) desc limit {MAX_GROUPS}"
+    );
+    groups_select(&inner)
 }
 
 #[derive(sqlx::FromRow)]
@@ -302,36 +393,33 @@ async fn choices(
     viewer: &Viewer,
     filter: &FailureFilter,
 ) -> Result<(Vec<Choice>, Vec<Choice>, Vec<Choice>), AppError> {
-    let range = FailureFilter {
-        tenant: None,
-        listing: None,
-        provider: None,
-        class: None,
-        outcome: None,
-        range: filter.range,
-    };
-    let sql = format!(
-        "select distinct r.tenant_id, r.listing_id, r.provider from sync_runs r where {FILTER} \
-         limit 5000"
-    );
-    let found: Vec<(Uuid, Option<Uuid>, Option<String>)> =
-        bind(sqlx::query_as(&sql), viewer, &range)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut tenant_ids: Vec<Uuid> = found.iter().map(|f| f.0).collect();
-    tenant_ids.sort();
-    tenant_ids.dedup();
-    let mut listing_ids: Vec<Uuid> = found.iter().filter_map(|f| f.1).collect();
+    // Listings and providers: those whose newest failure is in the range.
+    let found: Vec<(Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "select f.listing_id, f.provider from failure_sources f \
+         where f.last_at > now() - make_interval(secs => $1) \
+           and ($2::uuid is null \
+                or f.listing_id in (select l.id from listings l where l.vendor_org_id = $2))",
+    )
+    .bind(filter.range.seconds() as f64)
+    .bind(viewer.vendor_org())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut listing_ids: Vec<Uuid> = found.iter().filter_map(|f| f.0).collect();
     listing_ids.sort();
     listing_ids.dedup();
-    let mut providers: Vec<String> = found.iter().filter_map(|f| f.2.clone()).collect();
+    let mut providers: Vec<String> = found.iter().filter_map(|f| f.1.clone()).collect();
     providers.sort();
     providers.dedup();
     let tenants: Vec<Choice> = if viewer.vendor_org().is_none() {
+        // One probe of the tenant's failures index per organization.
         sqlx::query_as::<_, (Uuid, String)>(
-            "select id, name from organizations where id = any($1) order by name limit 500",
+            "select o.id, o.name from organizations o \
+             where exists (select 1 from sync_runs r where r.tenant_id = o.id \
+                           and r.outcome in ('failed', 'dead') \
+                           and r.finished_at > now() - make_interval(secs => $1)) \
+             order by o.name limit 500",
         )
-        .bind(&tenant_ids)
+        .bind(filter.range.seconds() as f64)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()

@@ -35,27 +35,23 @@ pub async fn page(pool: &PgPool, viewer: &Viewer) -> Result<HealthPage, AppError
     .fetch_one(&mut *tx)
     .await?;
     // Attempts started in the last five minutes: those that finished since, and those running.
-    let (started_5m, succeeded_hour, failed_hour): (i64, i64, i64) = sqlx::query_as(
+    let started_5m: i64 = sqlx::query_scalar(
         "select (select count(*) from sync_runs where finished_at > now() - interval '5 minutes' \
                     and started_at > now() - interval '5 minutes') \
               + (select count(*) from sync_runs where outcome = 'running' \
-                    and lease_token is not null and started_at > now() - interval '5 minutes'), \
-                count(*) filter (where outcome = 'succeeded'), \
-                count(*) filter (where outcome in ('failed', 'dead')) \
-         from sync_runs where finished_at > now() - interval '1 hour'",
+                    and lease_token is not null and started_at > now() - interval '5 minutes')",
     )
     .fetch_one(&mut *tx)
     .await?;
     let stale_installs: i64 = sqlx::query_scalar(&format!(
-        "select count(*) from sync_schedules s \
-         join installs i on i.tenant_id = s.tenant_id and i.id = s.install_id where {}",
+        "select count(*) from installs i where {}",
         crate::domain::installs::freshness::STALE
     ))
     .fetch_one(&mut *tx)
     .await?;
     let top_tenants = top_tenants(&mut tx).await?;
     let workers = workers(&mut tx).await?;
-    let plots = plots(&mut tx).await?;
+    let (plots, succeeded_hour, failed_hour) = plots(&mut tx).await?;
     tx.commit().await?;
     Ok(HealthPage {
         queued,
@@ -141,17 +137,15 @@ fn index(minutes_ago: i32) -> Option<usize> {
     (m < PLOT_MINUTES).then(|| PLOT_MINUTES - 1 - m)
 }
 
-async fn plots(conn: &mut PgConnection) -> sqlx::Result<Vec<Plot>> {
-    let by_outcome: Vec<(i32, String, i64)> = sqlx::query_as(
-        "select floor(extract(epoch from now() - finished_at) / 60)::int4, outcome, count(*) \
-         from sync_runs where finished_at > now() - make_interval(mins => $1) \
-         group by 1, 2",
-    )
-    .bind(PLOT_MINUTES as i32)
-    .fetch_all(&mut *conn)
-    .await?;
-    let per_minute: Vec<(i32, f64, f64)> = sqlx::query_as(
+/// The plots, with the last hour's succeeded and failed (or dead) attempts, from one pass over
+/// the hour's attempts (the `sync_runs_finished` index holds what it reads).
+async fn plots(conn: &mut PgConnection) -> sqlx::Result<(Vec<Plot>, i64, i64)> {
+    type Minute = (i32, i64, i64, i64, Option<f64>, Option<f64>);
+    let minutes: Vec<Minute> = sqlx::query_as(
         "select floor(extract(epoch from now() - finished_at) / 60)::int4, \
+                count(*) filter (where outcome = 'succeeded'), \
+                count(*) filter (where outcome = 'failed'), \
+                count(*) filter (where outcome = 'dead'), \
                 percentile_cont(0.95) within group \
                     (order by extract(epoch from finished_at - started_at))::float8, \
                 sum(rate_wait_secs)::float8 \
@@ -171,20 +165,17 @@ async fn plots(conn: &mut PgConnection) -> sqlx::Result<Vec<Plot>> {
 
     let zeros = || vec![0.0; PLOT_MINUTES];
     let (mut ok, mut failed, mut dead) = (zeros(), zeros(), zeros());
-    for (m, outcome, n) in by_outcome {
-        let Some(i) = index(m) else { continue };
-        match outcome.as_str() {
-            "succeeded" => ok[i] += n as f64,
-            "dead" => dead[i] += n as f64,
-            "failed" => failed[i] += n as f64,
-            _ => {}
-        }
-    }
     let (mut p95, mut waits) = (zeros(), zeros());
-    for (m, p, w) in per_minute {
+    let (mut succeeded_hour, mut failed_hour) = (0, 0);
+    for (m, s, f, d, p, w) in minutes {
+        succeeded_hour += s;
+        failed_hour += f + d;
         let Some(i) = index(m) else { continue };
-        p95[i] = p;
-        waits[i] = w;
+        ok[i] += s as f64;
+        failed[i] += f as f64;
+        dead[i] += d as f64;
+        p95[i] = p.unwrap_or(0.0);
+        waits[i] = w.unwrap_or(0.0);
     }
     let (mut queued, mut running) = (zeros(), zeros());
     for (m, q, r) in samples {
@@ -204,7 +195,7 @@ async fn plots(conn: &mut PgConnection) -> sqlx::Result<Vec<Plot>> {
         minutes: PLOT_MINUTES,
         series,
     };
-    Ok(vec![
+    let plots = vec![
         plot(
             "runs",
             "Runs per minute by outcome",
@@ -236,7 +227,8 @@ async fn plots(conn: &mut PgConnection) -> sqlx::Result<Vec<Plot>> {
             "s waited",
             vec![series("Waited", "series-waits", waits)],
         ),
-    ])
+    ];
+    Ok((plots, succeeded_hour, failed_hour))
 }
 
 /// Records that worker `name` is alive, and the queue's depth for the current minute (the first

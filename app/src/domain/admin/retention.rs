@@ -1,5 +1,6 @@
 //! Retention of the run log: attempts that ended longer ago than the configured age are deleted
-//! with their events, in batches of a few thousand rows, each its own short transaction, so that
+//! with their events (and the hourly failure counts of the hours gone; resolved alerts and settled
+//! alert deliveries as old), in batches of a few thousand rows, each its own short transaction, so that
 //! no lock is held for long and the workers writing new runs never wait behind the pruning.
 
 use crate::domain::db::{self, Scope};
@@ -33,5 +34,27 @@ pub async fn prune(pool: &PgPool, keep: Duration, max_batches: usize) -> sqlx::R
             break;
         }
     }
+    // The hourly failure counts go with the hours the run log no longer holds whole.
+    let mut tx = db::begin(pool, Scope::System).await?;
+    sqlx::query(
+        "delete from failure_counts \
+         where bucket < date_trunc('hour', now() - make_interval(secs => $1), 'UTC')",
+    )
+    .bind(keep.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    // Alerts resolved that long ago go with their deliveries; so do settled deliveries.
+    sqlx::query("delete from alerts where resolved_at < now() - make_interval(secs => $1)")
+        .bind(keep.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "delete from alert_deliveries \
+         where state <> 'pending' and created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(keep.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(total)
 }

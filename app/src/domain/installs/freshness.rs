@@ -8,9 +8,11 @@ use crate::model::install::Stamp;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The rule, over `installs i` and `sync_schedules s` (joined on the install).
-pub const STALE: &str = "i.status = 'active' and s.window_secs is not null \
-     and coalesce(i.last_synced_at, i.installed_at) < now() - make_interval(secs => 2 * s.window_secs)";
+/// The rule, over `installs i`: its `stale_after` (kept by triggers from the install's status,
+/// its last successful sync or installation, and its schedule's window — null when the install
+/// is not active or has no window; migration `dashboard_speed`) has passed. Indexed
+/// (`installs_stale`).
+pub const STALE: &str = "i.stale_after < now()";
 
 /// When the install's data is as of (its last successful sync), and whether it is stale.
 pub async fn of_install(
