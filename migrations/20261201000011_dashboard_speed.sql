@@ -1,11 +1,27 @@
 -- What keeps the failures dashboard, the health page and the alert rules fast over a large run
 -- log (measured over 10,000,000 runs: docs/benchmarks.md, "Admin").
 
--- Failed and dead attempts counted per hour (UTC) ended, listing, provider, error class and
--- outcome, kept by a trigger on the run log, so that the dashboard groups a few hundred rows an
--- hour instead of every failure. The dashboard counts the first, partial hour of each time
--- range from the run log itself, so its counts stay exact. Not per tenant: a tenant's filter
--- reads the run log through `sync_runs_failures_tenant`. Pruned with the run log.
+-- Failed and dead attempts counted per hour (UTC) ended, and per day, by listing, provider,
+-- error class and outcome, kept by a trigger on the run log, so that the dashboard adds up a few
+-- hundred rows a day instead of every failure. For each window it reads the days whole inside
+-- it, the hours of its partial first day, and the run log for its partial first hour, so its
+-- counts stay exact. Not per tenant: a tenant's filter reads the run log through
+-- `sync_runs_failures_tenant`. Pruned with the run log.
+create table failure_counts_daily (
+    bucket timestamptz not null,
+    listing_id uuid,
+    provider text,
+    error_class text,
+    outcome text not null check (outcome in ('failed', 'dead')),
+    n int not null,
+    first_at timestamptz not null,
+    last_at timestamptz not null,
+    last_run bigint not null
+);
+create unique index failure_counts_daily_key on failure_counts_daily
+    (bucket, listing_id, provider, error_class, outcome) include (n, first_at, last_at, last_run)
+    nulls not distinct;
+
 create table failure_counts (
     bucket timestamptz not null,
     listing_id uuid,
@@ -30,6 +46,13 @@ create table failure_sources (
 );
 create unique index failure_sources_key on failure_sources (listing_id, provider) nulls not distinct;
 
+-- Each organization that ever had a failure, with its newest: the dashboard's list of
+-- organizations with failures in the range.
+create table failure_tenants (
+    tenant_id uuid primary key references organizations (id) on delete cascade,
+    last_at timestamptz not null
+);
+
 create function sync_runs_count_failure() returns trigger language plpgsql as $$
 begin
     insert into failure_counts as c
@@ -41,6 +64,20 @@ begin
             first_at = least(c.first_at, excluded.first_at),
             last_at = greatest(c.last_at, excluded.last_at),
             last_run = greatest(c.last_run, excluded.last_run);
+    insert into failure_counts_daily as c
+        (bucket, listing_id, provider, error_class, outcome, n, first_at, last_at, last_run)
+    values (date_trunc('day', new.finished_at, 'UTC'), new.listing_id, new.provider,
+            new.error_class, new.outcome, 1, new.finished_at, new.finished_at, new.id)
+    on conflict (bucket, listing_id, provider, error_class, outcome) do update
+        set n = c.n + 1,
+            first_at = least(c.first_at, excluded.first_at),
+            last_at = greatest(c.last_at, excluded.last_at),
+            last_run = greatest(c.last_run, excluded.last_run);
+    insert into failure_tenants as t (tenant_id, last_at)
+    values (new.tenant_id, new.finished_at)
+    on conflict (tenant_id) do update
+        set last_at = greatest(t.last_at, excluded.last_at)
+        where t.last_at < excluded.last_at;
     insert into failure_sources as f (listing_id, provider, last_at)
     values (new.listing_id, new.provider, new.finished_at)
     on conflict (listing_id, provider) do update
@@ -63,10 +100,19 @@ select date_trunc('hour', finished_at, 'UTC'), listing_id, provider, error_class
        count(*), min(finished_at), max(finished_at), max(id)
 from sync_runs where outcome in ('failed', 'dead') and finished_at is not null
 group by 1, 2, 3, 4, 5;
+insert into failure_counts_daily
+    (bucket, listing_id, provider, error_class, outcome, n, first_at, last_at, last_run)
+select date_trunc('day', bucket, 'UTC'), listing_id, provider, error_class, outcome,
+       sum(n), min(first_at), max(last_at), max(last_run)
+from failure_counts group by 1, 2, 3, 4, 5;
 insert into failure_sources (listing_id, provider, last_at)
 select listing_id, provider, max(finished_at)
 from sync_runs where outcome in ('failed', 'dead') and finished_at is not null
 group by 1, 2;
+insert into failure_tenants (tenant_id, last_at)
+select tenant_id, max(finished_at)
+from sync_runs where outcome in ('failed', 'dead') and finished_at is not null
+group by 1;
 
 -- One tenant's failures, newest first (the dashboard filtered to an organization, its list of
 -- organizations with failures).
@@ -74,10 +120,17 @@ create index sync_runs_failures_tenant on sync_runs (tenant_id, finished_at desc
     include (listing_id, provider, error_class, outcome)
     where outcome in ('failed', 'dead');
 
--- The health page's per-minute plots read the last hour's attempts from the index alone.
+-- Dead letters alone, newest first (the bulk retry's candidates, the dead-letter alert rule),
+-- answered from the index.
+create index sync_runs_dead on sync_runs (finished_at desc)
+    include (tenant_id, install_id, kind, id, listing_id, provider, error_class, outcome)
+    where outcome = 'dead';
+
+-- The health page's per-minute plots read the last hour's attempts from the index alone
+-- (`tenant_id` for the row-level security policy).
 drop index sync_runs_finished;
 create index sync_runs_finished on sync_runs (finished_at)
-    include (outcome, started_at, rate_wait_secs);
+    include (tenant_id, outcome, started_at, rate_wait_secs);
 
 -- Freshness, indexed: when an active, scheduled install turns stale (its last successful sync,
 -- or its installation, plus two of its schedule's windows); null when it cannot. Kept by

@@ -82,7 +82,9 @@ fn main() -> anyhow::Result<()> {
             "vacuum (analyze) sync_runs",
             "vacuum (analyze) installs",
             "vacuum (analyze) failure_counts",
+            "vacuum (analyze) failure_counts_daily",
             "vacuum (analyze) failure_sources",
+            "vacuum (analyze) failure_tenants",
             "analyze",
         ] {
             sqlx::raw_sql(sql).execute(&mut admin).await?;
@@ -283,9 +285,8 @@ fn plans() -> Vec<(&'static str, String)> {
         ),
         (
             "tenants_with_failures_7d",
-            "select o.id, o.name from organizations o where exists (select 1 from sync_runs r \
-             where r.tenant_id = o.id and r.outcome in ('failed', 'dead') \
-             and r.finished_at > now() - interval '7 days') order by o.name limit 500"
+            "select o.id, o.name from failure_tenants f join organizations o on o.id = f.tenant_id \
+             where f.last_at > now() - interval '7 days' order by o.name limit 500"
                 .to_owned(),
         ),
         (
@@ -317,7 +318,7 @@ fn plans() -> Vec<(&'static str, String)> {
 async fn seed(db: &mut PgConnection, runs: i64) -> anyhow::Result<()> {
     let statements = [
         "set session_replication_role = replica".to_owned(),
-        "truncate sync_runs, failure_counts, failure_sources, sync_schedules, installs, listing_versions, listings, organizations cascade".to_owned(),
+        "truncate sync_runs, failure_counts, failure_counts_daily, failure_sources, failure_tenants, sync_schedules, installs, listing_versions, listings, organizations cascade".to_owned(),
         "insert into organizations (id, kind, name) values ('00000000-0000-0000-0000-00000000000v', 'vendor', 'Bench vendor')"
             .replace("000v", "0001"),
         format!(
@@ -388,9 +389,17 @@ async fn seed(db: &mut PgConnection, runs: i64) -> anyhow::Result<()> {
                 count(*), min(finished_at), max(finished_at), max(id) \
          from sync_runs where outcome in ('failed', 'dead') and finished_at is not null \
          group by 1, 2, 3, 4, 5; \
+         insert into failure_counts_daily \
+             (bucket, listing_id, provider, error_class, outcome, n, first_at, last_at, last_run) \
+         select date_trunc('day', bucket, 'UTC'), listing_id, provider, error_class, outcome, \
+                sum(n), min(first_at), max(last_at), max(last_run) \
+         from failure_counts group by 1, 2, 3, 4, 5; \
          insert into failure_sources (listing_id, provider, last_at) \
          select listing_id, provider, max(finished_at) from sync_runs \
          where outcome in ('failed', 'dead') and finished_at is not null group by 1, 2; \
+         insert into failure_tenants (tenant_id, last_at) \
+         select tenant_id, max(finished_at) from sync_runs \
+         where outcome in ('failed', 'dead') and finished_at is not null group by 1; \
          update installs i set stale_after = coalesce(i.last_synced_at, i.installed_at) \
                  + make_interval(secs => 2 * s.window_secs) \
          from sync_schedules s \

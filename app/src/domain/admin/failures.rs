@@ -190,27 +190,33 @@ struct GroupRow {
 }
 
 /// The time range's bounds, over `b`: for the last hour, day and week (each at most the range)
-/// and the whole range, its start (`s1`, `s24`, `s7`, `sr`) and the end of the hour (UTC) it
-/// starts in (`e1`, `e24`, `e7`, `er`). [`failure_counts`'s](FROM_COUNTS) hours from an `e…` on
-/// are whole inside that window; the run log answers for the partial hour before.
+/// and the whole range, its start (`s1`, `s24`, `s7`, `sr`), the end of the hour it starts in
+/// (`e1`, …) and the end of the day it starts in (`d1`, …), in UTC. A window holds whole the
+/// days from its `d…` on and the hours from its `e…` to its `d…`; the run log answers for its
+/// partial first hour. `hours` and `edges` are those spans, each once.
 const BOUNDS: &str = "\
 with s as (select now() - make_interval(secs => least(3600, $1)) as s1, \
                   now() - make_interval(secs => least(86400, $1)) as s24, \
                   now() - make_interval(secs => least(604800, $1)) as s7, \
                   now() - make_interval(secs => $1) as sr), \
-     b as (select s.*, date_trunc('hour', s1, 'UTC') + interval '1 hour' as e1, \
+     b as (select s.*, \
+                  date_trunc('hour', s1, 'UTC') + interval '1 hour' as e1, \
                   date_trunc('hour', s24, 'UTC') + interval '1 hour' as e24, \
                   date_trunc('hour', s7, 'UTC') + interval '1 hour' as e7, \
-                  date_trunc('hour', sr, 'UTC') + interval '1 hour' as er from s), \
+                  date_trunc('hour', sr, 'UTC') + interval '1 hour' as er, \
+                  date_trunc('day', s1, 'UTC') + interval '1 day' as d1, \
+                  date_trunc('day', s24, 'UTC') + interval '1 day' as d24, \
+                  date_trunc('day', s7, 'UTC') + interval '1 day' as d7, \
+                  date_trunc('day', sr, 'UTC') + interval '1 day' as dr from s), \
+     hours as (select distinct v.e, v.d from b, \
+                  lateral (values (e1, d1), (e24, d24), (e7, d7), (er, dr)) as v(e, d)), \
      edges as (select distinct v.s, v.t from b, \
                   lateral (values (s1, e1), (s24, e24), (s7, e7), (sr, er)) as v(s, t))";
 
-/// The filter over `failure_counts c` (no tenant: these read the run log), hours whole inside
-/// the range. $1…$7 as [`FILTER`]; `$2` must be null.
-const FROM_COUNTS: &str = "\
-failure_counts c, b \
-where c.bucket >= date_trunc('hour', now() - make_interval(secs => $1), 'UTC') + interval '1 hour' \
-and $2::uuid is null \
+/// The filter over the hourly or daily counts `c` (no tenant: a tenant's filter reads the run
+/// log). $2…$7 as [`FILTER`]; `$2` must be null.
+const COUNTS_FILTER: &str = "\
+$2::uuid is null \
 and ($3::text is null or c.listing_id = (select l.id from listings l where l.slug = $3)) \
 and ($4::text is null or c.provider = $4) \
 and ($5::text is null or c.error_class = $5) \
@@ -224,9 +230,9 @@ b, edges, lateral (select * from sync_runs r where FILTER \
 
 /// Failures grouped by error class, listing and provider, the most recently seen first.
 ///
-/// Across tenants the groups add up the hourly [`failure_counts`](FROM_COUNTS) whole inside each
-/// window and count the partial first hours from the run log, so the counts are exact while a
-/// week costs a few thousand rows instead of every failure; a tenant's filter reads its
+/// Across tenants the groups add up the daily and hourly failure counts whole inside each window
+/// ([`BOUNDS`]) and count the partial first hours from the run log, so the counts are exact
+/// while a week costs a few thousand rows instead of every failure; a tenant's filter reads its
 /// failures from the run log (`sync_runs_failures_tenant`).
 pub async fn groups(
     conn: &mut PgConnection,
@@ -282,9 +288,19 @@ pub fn groups_from_counts() -> String {
     let inner = format!(
         "{BOUNDS}, \
          p as (select c.error_class, c.listing_id, c.provider, c.outcome, c.n::int8 as n, \
-                      c.bucket >= b.e1 as in1, c.bucket >= b.e24 as in24, c.bucket >= b.e7 as in7, \
-                      true as inr, c.first_at, c.last_at, c.last_run \
-               from {FROM_COUNTS} \
+                      c.bucket >= b.d1 as in1, c.bucket >= b.d24 as in24, \
+                      c.bucket >= b.d7 as in7, true as inr, c.first_at, c.last_at, c.last_run \
+               from failure_counts_daily c, b \
+               where c.bucket >= date_trunc('day', now() - make_interval(secs => $1), 'UTC') \
+                                 + interval '1 day' \
+                 and {COUNTS_FILTER} \
+               union all \
+               select c.error_class, c.listing_id, c.provider, c.outcome, c.n, \
+                      c.bucket >= b.e1 and c.bucket < b.d1, c.bucket >= b.e24 and c.bucket < b.d24, \
+                      c.bucket >= b.e7 and c.bucket < b.d7, c.bucket >= b.er and c.bucket < b.dr, \
+                      c.first_at, c.last_at, c.last_run \
+               from b, hours h, lateral (select * from failure_counts c \
+                    where c.bucket >= h.e and c.bucket < h.d and {COUNTS_FILTER}) c \
                union all \
                select r.error_class, r.listing_id, r.provider, r.outcome, 1, \
                       r.finished_at > b.s1 and r.finished_at < b.e1, \
@@ -411,12 +427,10 @@ async fn choices(
     providers.sort();
     providers.dedup();
     let tenants: Vec<Choice> = if viewer.vendor_org().is_none() {
-        // One probe of the tenant's failures index per organization.
+        // Those whose newest failure is in the range.
         sqlx::query_as::<_, (Uuid, String)>(
-            "select o.id, o.name from organizations o \
-             where exists (select 1 from sync_runs r where r.tenant_id = o.id \
-                           and r.outcome in ('failed', 'dead') \
-                           and r.finished_at > now() - make_interval(secs => $1)) \
+            "select o.id, o.name from failure_tenants f join organizations o on o.id = f.tenant_id \
+             where f.last_at > now() - make_interval(secs => $1) \
              order by o.name limit 500",
         )
         .bind(filter.range.seconds() as f64)

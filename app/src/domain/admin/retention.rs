@@ -43,6 +43,13 @@ pub async fn prune(pool: &PgPool, keep: Duration, max_batches: usize) -> sqlx::R
     .bind(keep.as_secs_f64())
     .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "delete from failure_counts_daily \
+         where bucket < date_trunc('day', now() - make_interval(secs => $1), 'UTC')",
+    )
+    .bind(keep.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
     // Alerts resolved that long ago go with their deliveries; so do settled deliveries.
     sqlx::query("delete from alerts where resolved_at < now() - make_interval(secs => $1)")
         .bind(keep.as_secs_f64())
