@@ -374,7 +374,8 @@ async fn seed(db: &mut PgConnection, runs: i64) -> anyhow::Result<()> {
                  case when g % 100 < 96 then 'succeeded' when g % 100 < 99 then 'failed' else 'dead' end as outcome, \
                  case when g % 100 < 96 then null \
                       else (array['transient', 'rate_limited', 'auth', 'permanent'])[1 + (g / 100) % 4] end as class, \
-                 now() - (({runs} - 1 - g)::float8 / {runs} * 30) * interval '1 day' as at) o"
+                 now() - (({runs} - 1 - g)::float8 / {runs} * 30) * interval '1 day' as at) o \
+             order by g"
         ))
         .execute(&mut *db)
         .await?;

@@ -163,7 +163,7 @@ pub struct FailuresPage {
     pub tenants: Vec<Choice>,
     pub listings: Vec<Choice>,
     pub providers: Vec<Choice>,
-    /// Stale installs (the oldest data first, at most a page) and how many there are.
+    /// Stale installs (the longest overdue first, at most a page) and how many there are.
     pub stale: Vec<StaleInstall>,
     pub stale_total: i64,
     /// A vendor's view: no tenant filter, no repair actions.

@@ -297,7 +297,7 @@ fn StaleTable(stale: Vec<StaleInstall>, total: i64, vendor: bool) -> impl IntoVi
     view! {
         <section class="panel" aria-labelledby="stale-heading">
             <h2 id="stale-heading">{format!("Stale installs ({total})")}</h2>
-            <p class="muted small">"Active installs whose last successful sync is older than two of their schedule's intervals, the oldest data first."</p>
+            <p class="muted small">"Active installs whose last successful sync is older than two of their schedule's intervals, the longest overdue first."</p>
             <div class="table-wrap">
                 <table class="table stale-installs">
                     <thead>

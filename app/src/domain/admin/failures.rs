@@ -111,12 +111,26 @@ pub async fn page(
 }
 
 /// Stale installs of the filter's tenant and listing (and, for a vendor, of its listings), the
-/// oldest data first.
+/// longest overdue first, with how many there are in all. Both read the `installs_stale` index.
 async fn stale(
     conn: &mut PgConnection,
     viewer: &Viewer,
     filter: &FailureFilter,
 ) -> Result<(Vec<StaleInstall>, i64), AppError> {
+    const WHERE: &str = "\
+        and ($1::uuid is null or i.tenant_id = $1) \
+        and ($2::text is null or i.listing_id in (select l.id from listings l where l.slug = $2)) \
+        and ($3::uuid is null \
+             or i.listing_id in (select l.id from listings l where l.vendor_org_id = $3))";
+    let stale_rule = crate::domain::installs::freshness::STALE;
+    let total: i64 = sqlx::query_scalar(&format!(
+        "select count(*) from installs i where {stale_rule} {WHERE}"
+    ))
+    .bind(filter.tenant)
+    .bind(filter.listing.as_deref())
+    .bind(viewer.vendor_org())
+    .fetch_one(&mut *conn)
+    .await?;
     type Row = (
         Uuid,
         String,
@@ -126,36 +140,29 @@ async fn stale(
         Option<f64>,
         i32,
         Option<i64>,
-        i64,
     );
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select i.tenant_id, o.name, i.id, l.name, \
                 to_char(i.last_synced_at at time zone 'utc', {STAMP}), \
                 extract(epoch from now() - i.last_synced_at)::float8, s.window_secs, \
-                (select max(r.id) from sync_runs r where r.tenant_id = i.tenant_id and r.install_id = i.id), \
-                count(*) over () \
-         from sync_schedules s \
-         join installs i on i.tenant_id = s.tenant_id and i.id = s.install_id \
+                (select max(r.id) from sync_runs r where r.tenant_id = i.tenant_id and r.install_id = i.id) \
+         from (select * from installs i where {stale_rule} {WHERE} \
+               order by i.stale_after limit {RUNS_PAGE}) i \
+         join sync_schedules s on s.tenant_id = i.tenant_id and s.install_id = i.id \
          join organizations o on o.id = i.tenant_id \
          join listings l on l.id = i.listing_id \
-         where {} \
-           and ($1::uuid is null or i.tenant_id = $1) \
-           and ($2::text is null or l.slug = $2) \
-           and ($3::uuid is null or l.vendor_org_id = $3) \
-         order by coalesce(i.last_synced_at, i.installed_at) limit {RUNS_PAGE}",
-        crate::domain::installs::freshness::STALE
+         order by i.stale_after"
     ))
     .bind(filter.tenant)
     .bind(filter.listing.as_deref())
     .bind(viewer.vendor_org())
     .fetch_all(&mut *conn)
     .await?;
-    let total = rows.first().map_or(0, |r| r.8);
     let vendor = viewer.vendor_org().is_some();
     let stale = rows
         .into_iter()
         .map(
-            |(tenant_id, tenant_name, install_id, listing_name, at, ago, window, latest_run, _)| {
+            |(tenant_id, tenant_name, install_id, listing_name, at, ago, window, latest_run)| {
                 StaleInstall {
                     tenant_id,
                     tenant_name: if vendor { String::new() } else { tenant_name },
