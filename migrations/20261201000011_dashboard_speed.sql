@@ -7,21 +7,6 @@
 -- it, the hours of its partial first day, and the run log for its partial first hour, so its
 -- counts stay exact. Not per tenant: a tenant's filter reads the run log through
 -- `sync_runs_failures_tenant`. Pruned with the run log.
-create table failure_counts_daily (
-    bucket timestamptz not null,
-    listing_id uuid,
-    provider text,
-    error_class text,
-    outcome text not null check (outcome in ('failed', 'dead')),
-    n int not null,
-    first_at timestamptz not null,
-    last_at timestamptz not null,
-    last_run bigint not null
-);
-create unique index failure_counts_daily_key on failure_counts_daily
-    (bucket, listing_id, provider, error_class, outcome) include (n, first_at, last_at, last_run)
-    nulls not distinct;
-
 create table failure_counts (
     bucket timestamptz not null,
     listing_id uuid,
@@ -34,6 +19,11 @@ create table failure_counts (
     last_run bigint not null
 );
 create unique index failure_counts_key on failure_counts
+    (bucket, listing_id, provider, error_class, outcome) include (n, first_at, last_at, last_run)
+    nulls not distinct;
+-- The same per day (UTC).
+create table failure_counts_daily (like failure_counts including constraints);
+create unique index failure_counts_daily_key on failure_counts_daily
     (bucket, listing_id, provider, error_class, outcome) include (n, first_at, last_at, last_run)
     nulls not distinct;
 

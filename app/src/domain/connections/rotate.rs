@@ -56,44 +56,35 @@ pub async fn rotate_keys(pool: &PgPool, vault: &Keyring) -> anyhow::Result<u64> 
         tx.commit().await?;
     }
     let mut tx = db::begin(pool, Scope::System).await?;
-    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "select id, client_secret_enc from provider_apps where get_byte(client_secret_enc, 0) <> $1 for update",
-    )
-    .bind(current)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id, sealed) in rows {
-        match vault.reseal(&sealed, &Aad::provider_app(id)) {
-            Ok(Some(new)) => {
-                sqlx::query("update provider_apps set client_secret_enc = $2 where id = $1")
-                    .bind(id)
-                    .bind(new)
-                    .execute(&mut *tx)
-                    .await?;
-                count += 1;
+    // Platform rows keyed by id alone, few enough for one transaction.
+    for (table, column, aad, what) in [
+        (
+            "provider_apps",
+            "client_secret_enc",
+            Aad::provider_app as fn(Uuid) -> Aad,
+            "provider app",
+        ),
+        ("alert_rules", "secret_enc", Aad::alert_rule, "alert rule"),
+    ] {
+        let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(&format!(
+            "select id, {column} from {table} where get_byte({column}, 0) <> $1 for update"
+        ))
+        .bind(current)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, sealed) in rows {
+            match vault.reseal(&sealed, &aad(id)) {
+                Ok(Some(new)) => {
+                    sqlx::query(&format!("update {table} set {column} = $2 where id = $1"))
+                        .bind(id)
+                        .bind(new)
+                        .execute(&mut *tx)
+                        .await?;
+                    count += 1;
+                }
+                Ok(None) => {}
+                Err(err) => unopened.push(format!("{what} {id} ({err})")),
             }
-            Ok(None) => {}
-            Err(err) => unopened.push(format!("provider app {id} ({err})")),
-        }
-    }
-    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "select id, secret_enc from alert_rules where get_byte(secret_enc, 0) <> $1 for update",
-    )
-    .bind(current)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id, sealed) in rows {
-        match vault.reseal(&sealed, &Aad::alert_rule(id)) {
-            Ok(Some(new)) => {
-                sqlx::query("update alert_rules set secret_enc = $2 where id = $1")
-                    .bind(id)
-                    .bind(new)
-                    .execute(&mut *tx)
-                    .await?;
-                count += 1;
-            }
-            Ok(None) => {}
-            Err(err) => unopened.push(format!("alert rule {id} ({err})")),
         }
     }
     sqlx::query(
