@@ -25,6 +25,28 @@ fn settings(max_attempts: i32) -> AlertSettings {
     }
 }
 
+/// Seeds one ended attempt of the env's tenant's `install` (`seed_run` with what these tests share).
+async fn seed(
+    env: &SyncEnv,
+    install: Uuid,
+    listing: Uuid,
+    outcome: &str,
+    class: &str,
+    ago: &str,
+) -> i64 {
+    seed_run(
+        env,
+        env.tenant,
+        install,
+        listing,
+        "sandbox-shop",
+        outcome,
+        Some(class),
+        ago,
+    )
+    .await
+}
+
 async fn alerts_page(env: &SyncEnv) -> Value {
     let (status, page) = env.app.call_json(&env.admin, "admin/alerts", &[]).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -122,41 +144,11 @@ async fn dead_letter_alerts_are_signed_retried_and_resolved(db: PgPool) {
     let install = env.install("shop-to-store", &["manual"], "manual").await;
     let listing = listing_of(&env, install).await;
     for _ in 0..3 {
-        seed_run(
-            &env,
-            env.tenant,
-            install,
-            listing,
-            "sandbox-shop",
-            "dead",
-            Some("permanent"),
-            "5 minutes",
-        )
-        .await;
+        seed(&env, install, listing, "dead", "permanent", "5 minutes").await;
     }
     // An old dead letter and a retrying failure do not count.
-    seed_run(
-        &env,
-        env.tenant,
-        install,
-        listing,
-        "sandbox-shop",
-        "dead",
-        Some("permanent"),
-        "3 hours",
-    )
-    .await;
-    seed_run(
-        &env,
-        env.tenant,
-        install,
-        listing,
-        "sandbox-shop",
-        "failed",
-        Some("transient"),
-        "1 minute",
-    )
-    .await;
+    seed(&env, install, listing, "dead", "permanent", "3 hours").await;
+    seed(&env, install, listing, "failed", "transient", "1 minute").await;
 
     // The receiver fails twice, then takes the delivery.
     let receiver = MockServer::start().await;
@@ -570,17 +562,7 @@ async fn the_worker_pool_evaluates_rules_and_delivers(db: PgPool) {
     let env = sync_env(db, SyncOptions::default()).await;
     let install = env.install("shop-to-store", &["manual"], "manual").await;
     let listing = listing_of(&env, install).await;
-    seed_run(
-        &env,
-        env.tenant,
-        install,
-        listing,
-        "sandbox-shop",
-        "dead",
-        Some("auth"),
-        "1 minute",
-    )
-    .await;
+    seed(&env, install, listing, "dead", "auth", "1 minute").await;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))

@@ -9,6 +9,9 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// Most dead jobs one bulk retry queues (the dashboard counts its candidates up to one more).
+pub const MAX_BULK_RETRY: usize = 500;
+
 string_enum!(
     /// The time range the failures dashboard looks at.
     Range, "range", {

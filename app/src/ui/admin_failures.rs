@@ -8,6 +8,7 @@ use super::installs::{OutcomeBadge, When};
 use crate::api::admin::{failure_query, get_failures, get_vendor_failures, BulkRetry};
 use crate::model::admin::{
     Choice, FailedRun, FailureGroup, FailureQuery, FailuresPage, Range, StaleInstall,
+    MAX_BULK_RETRY,
 };
 use crate::model::install::ErrorClass;
 use leptos::prelude::*;
@@ -187,7 +188,7 @@ fn Failures(
                                     <input type="hidden" name="range" value=q.range />
                                     <button type="submit" class="button" data-action="bulk-retry">{match page.retryable_dead {
                                         1 => "Retry 1 dead job".to_owned(),
-                                        n if n > 500 => "Retry the newest 500 dead jobs (of more)".to_owned(),
+                                        n if n > MAX_BULK_RETRY as i64 => format!("Retry the newest {MAX_BULK_RETRY} dead jobs (of more)"),
                                         n => format!("Retry {n} dead jobs"),
                                     }}</button>
                                 </ActionForm>

@@ -276,13 +276,14 @@ pub async fn rule_action(
                     "This rule has no webhook URL to test; its alerts show here only.",
                 ));
             };
-            let body = json!({
-                "event": "alert.test",
-                "rule": { "id": rule, "name": name, "kind": kind },
-                "alert": null,
-                "console": format!("{public_url}/admin/alerts"),
-            });
-            queue_delivery(&mut tx, rule, None, "alert.test", &url, &body).await?;
+            let to = Target {
+                rule,
+                name: &name,
+                kind: &kind,
+                url: &url,
+                public_url,
+            };
+            queue_delivery(&mut tx, &to, "alert.test", None).await?;
         }
     }
     tx.commit().await?;
@@ -739,15 +740,16 @@ pub async fn evaluate(pool: &PgPool, settings: &AlertSettings) -> sqlx::Result<E
         .fetch_all(&mut *tx)
         .await?;
         if let Some(url) = &url {
+            let to = Target {
+                rule,
+                name: &name,
+                kind: kind.as_str(),
+                url,
+                public_url: &settings.public_url,
+            };
             for (event, ids) in [("alert.opened", &opened), ("alert.resolved", &resolved)] {
                 for alert in payloads(&mut tx, ids, settings).await? {
-                    let body = json!({
-                        "event": event,
-                        "rule": { "id": rule, "name": name, "kind": kind.as_str() },
-                        "alert": alert.1,
-                        "console": format!("{}/admin/alerts", settings.public_url),
-                    });
-                    queue_delivery(&mut tx, rule, Some(alert.0), event, url, &body).await?;
+                    queue_delivery(&mut tx, &to, event, Some(alert)).await?;
                 }
             }
         }
@@ -820,22 +822,38 @@ async fn payloads(
         .collect())
 }
 
+/// Where a rule's deliveries go, and what their bodies say of the rule.
+struct Target<'a> {
+    rule: Uuid,
+    name: &'a str,
+    kind: &'a str,
+    url: &'a str,
+    public_url: &'a str,
+}
+
+/// Queues one delivery of `event` (with the alert's id and payload, none for a test); its body is
+/// fixed here and signed at every attempt.
 async fn queue_delivery(
     conn: &mut PgConnection,
-    rule: Uuid,
-    alert: Option<i64>,
+    to: &Target<'_>,
     event: &str,
-    url: &str,
-    body: &Value,
+    alert: Option<(i64, Value)>,
 ) -> sqlx::Result<()> {
+    let (alert_id, payload) = alert.unzip();
+    let body = json!({
+        "event": event,
+        "rule": { "id": to.rule, "name": to.name, "kind": to.kind },
+        "alert": payload,
+        "console": format!("{}/admin/alerts", to.public_url),
+    });
     sqlx::query(
         "insert into alert_deliveries (rule_id, alert_id, event, url, body) \
          values ($1, $2, $3, $4, $5)",
     )
-    .bind(rule)
-    .bind(alert)
+    .bind(to.rule)
+    .bind(alert_id)
     .bind(event)
-    .bind(url)
+    .bind(to.url)
     .bind(body.to_string())
     .execute(conn)
     .await?;

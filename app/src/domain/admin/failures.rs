@@ -84,7 +84,7 @@ pub async fn page(
             let sql = format!(
                 "select count(*) from ({} limit {}) d",
                 RETRYABLE_DEAD.replace("FILTER", FILTER),
-                super::repair::MAX_BULK + 1
+                crate::model::admin::MAX_BULK_RETRY + 1
             );
             bind(sqlx::query_as::<_, (i64,)>(&sql), viewer, &filter)
                 .fetch_one(&mut *tx)

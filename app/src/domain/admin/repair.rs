@@ -12,14 +12,12 @@ use crate::domain::db::{self, Scope};
 use crate::domain::installs::{self, Install};
 use crate::domain::queue::{JobKind, CHANNEL};
 use crate::error::AppError;
-use crate::model::admin::{FailureQuery, RetryState};
+use crate::model::admin::{FailureQuery, RetryState, MAX_BULK_RETRY};
 use crate::model::install::{InstallStatus, OPERATOR_PAUSE};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// Most dead jobs one bulk retry queues.
-pub const MAX_BULK: usize = 500;
 /// The longest message to a customer.
 pub const MAX_MESSAGE: usize = 500;
 
@@ -276,7 +274,7 @@ pub async fn resync(
     Ok(())
 }
 
-/// Queues again every dead job of the filter whose install can run (at most [`MAX_BULK`]), each
+/// Queues again every dead job of the filter whose install can run (at most [`MAX_BULK_RETRY`]), each
 /// audited in its tenant. Returns how many were queued.
 pub async fn bulk_retry(
     pool: &PgPool,
@@ -287,7 +285,7 @@ pub async fn bulk_retry(
     let filter = query.parse()?;
     let mut tx = super::begin_read(pool).await?;
     let sql = format!(
-        "{} limit {MAX_BULK}",
+        "{} limit {MAX_BULK_RETRY}",
         RETRYABLE_DEAD.replace("FILTER", FILTER)
     );
     let dead: Vec<(Uuid, Uuid, JobKind, i64)> = bind(sqlx::query_as(&sql), viewer, &filter)
