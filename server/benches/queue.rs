@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 const QUEUE_DB: &str = "patchbay_bench_queue";
 const PGBENCH_DB: &str = "patchbay_bench_pgbench";
+/// pgbench's clients, and the queue's worker tasks unless `BENCH_WORKERS` says otherwise.
 const WORKERS: usize = 16;
 const TENANTS: i32 = 50;
 const BACKLOG_PER_TENANT: i32 = 4_000;
@@ -63,7 +64,7 @@ fn main() -> anyhow::Result<()> {
             .fetch_one(&mut admin)
             .await?;
         anyhow::ensure!(sync == "on", "synchronous_commit is {sync}, not on");
-        let pool = server::db::app_pool(&queue_url, WORKERS as u32).await?;
+        let pool = server::db::app_pool(&queue_url, WORKERS.max(drain_workers()) as u32).await?;
         tenants(&mut admin).await?;
         let for_enqueue = installs(&mut admin, 1_000).await?;
 
@@ -255,7 +256,15 @@ enum Complete {
     EachAlone,
 }
 
-/// 16 workers claiming batches of `batch` and completing them as `how` says, for [`SECONDS`]:
+/// Worker tasks of the drains (`BENCH_WORKERS`, default [`WORKERS`]).
+fn drain_workers() -> usize {
+    std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(WORKERS)
+}
+
+/// [`drain_workers`] workers claiming batches of `batch` and completing them as `how` says, for [`SECONDS`]:
 /// jobs/s.
 async fn drain(pool: &PgPool, batch: usize, how: Complete) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
@@ -263,7 +272,7 @@ async fn drain(pool: &PgPool, batch: usize, how: Complete) -> anyhow::Result<f64
     let start = Instant::now();
     let deadline = start + Duration::from_secs(SECONDS);
     let mut tasks = Vec::new();
-    for w in 0..WORKERS {
+    for w in 0..drain_workers() {
         let pool = pool.clone();
         let done = done.clone();
         let empty = empty.clone();
@@ -322,7 +331,8 @@ async fn drain(pool: &PgPool, batch: usize, how: Complete) -> anyhow::Result<f64
     let elapsed = start.elapsed().as_secs_f64();
     let n = done.load(Ordering::Relaxed);
     eprintln!(
-        "batch {batch} ({how:?}): {n} jobs in {elapsed:.1} s, {} empty claims",
+        "{} workers, batch {batch} ({how:?}): {n} jobs in {elapsed:.1} s, {} empty claims",
+        drain_workers(),
         empty.load(Ordering::Relaxed)
     );
     anyhow::ensure!(

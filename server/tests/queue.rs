@@ -502,8 +502,9 @@ async fn b_per_batch(pool: &PgPool, b: Uuid, b_jobs: usize) -> Vec<usize> {
 }
 
 /// Tenant A has 10,000 jobs waiting, all older than tenant B's 10. A FIFO queue would serve B
-/// after 1,250 batches of 8; the fair claim serves the two tenants in turns, so each batch holds
-/// 4 of A's and 4 of B's: B is done within 3 batches (4 + 4 + 2).
+/// after 1,250 batches of 8; the fair claim serves the tenant that waited longest first, as far
+/// as its room goes (here 1,000 slots, so a whole batch), and sends it to the back of the line:
+/// the two tenants take turns, B's 10 go out in its first two turns, within 4 batches.
 #[sqlx::test(migrations = "../migrations")]
 async fn a_small_tenant_is_served_while_a_large_one_drains(admin_pool: PgPool) {
     let pool = app_pool(&admin_pool, 3).await;
@@ -515,10 +516,56 @@ async fn a_small_tenant_is_served_while_a_large_one_drains(admin_pool: PgPool) {
             .await
             .unwrap();
     }
-    // Slots large enough that only the round-robin, not the per-tenant cap, spreads the batch.
+    // Slots large enough that only the turns, not the per-tenant cap, spread the work.
     set_max_running(&admin_pool, a, 1_000).await;
     set_max_running(&admin_pool, b, 1_000).await;
-    assert_eq!(b_per_batch(&pool, b, 10).await, vec![4, 4, 2]);
+    let per_batch = b_per_batch(&pool, b, 10).await;
+    assert!(per_batch.len() <= 4, "B waited {} batches: {per_batch:?}", per_batch.len());
+    // Turns: a batch is B's (8, then the 2 left with 6 of A's) or A's, never two of A's running.
+    let turns: Vec<usize> = per_batch.iter().copied().filter(|&n| n > 0).collect();
+    assert_eq!(turns, vec![8, 2], "{per_batch:?}");
+    assert!(
+        !per_batch.windows(2).any(|w| w == [0, 0]),
+        "A served twice in a row while B waited: {per_batch:?}"
+    );
+    assert!(slot_mismatches(&admin_pool).await.is_empty());
+}
+
+/// With the default slots (4 each), a claim of 8 takes 4 from each of the two tenants that
+/// waited longest, and the next claim the next two: every tenant is served once before any is
+/// served twice.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_claim_serves_the_longest_waiting_tenants_up_to_their_slots(admin_pool: PgPool) {
+    let pool = app_pool(&admin_pool, 3).await;
+    for n in 0..4 {
+        let t = tenant(&admin_pool, &format!("T{n}")).await;
+        seed(&admin_pool, t, 20).await;
+    }
+    let first = queue::claim(&pool, "w", 8, LEASE).await.unwrap();
+    let second = queue::claim(&pool, "w", 8, LEASE).await.unwrap();
+    let count = |batch: &[ClaimedJob]| {
+        let mut per: HashMap<Uuid, usize> = HashMap::new();
+        for c in batch {
+            *per.entry(c.job.tenant).or_default() += 1;
+        }
+        per
+    };
+    let (one, two) = (count(&first), count(&second));
+    assert_eq!(one.values().copied().collect::<Vec<_>>(), vec![4, 4], "{one:?}");
+    assert_eq!(two.values().copied().collect::<Vec<_>>(), vec![4, 4], "{two:?}");
+    assert!(
+        one.keys().all(|t| !two.contains_key(t)),
+        "the second claim served other tenants"
+    );
+    // All four at their cap: nothing more until a job completes.
+    assert!(queue::claim(&pool, "w", 8, LEASE).await.unwrap().is_empty());
+    let done = &first[0];
+    queue::complete(&pool, done.job, done.lease_token).await.unwrap();
+    let next = queue::claim(&pool, "w", 8, LEASE).await.unwrap();
+    assert_eq!(
+        next.iter().map(|c| c.job.tenant).collect::<Vec<_>>(),
+        vec![done.job.tenant]
+    );
     assert!(slot_mismatches(&admin_pool).await.is_empty());
 }
 

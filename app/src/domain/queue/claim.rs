@@ -1,18 +1,21 @@
-//! The fair claim: a batch of due jobs spread round-robin over the tenants that waited longest.
+//! The fair claim: a batch of due jobs from the tenants that waited longest, each as far as its
+//! free slots go, in turns.
 //!
-//! The claim is one statement (in the function `queue_cycle` of the sync-engine migration, after
-//! the completions of the same cycle), so that no transaction lives longer than its round trip;
+//! The claim runs in one statement (the function `queue_cycle`, last defined by the migration
+//! `queue_claim_quantum`, after the completions of the same cycle), so that no transaction lives longer than its round trip;
 //! `$1` below is the batch size (`p_max` there):
 //!
-//! - `tenants`: up to `$1` tenants with a free slot (`running < max_running`) and due queued work
+//! - the line: tenants with a free slot (`running < max_running`) and due queued work
 //!   (`next_run_at`, the `run_at` of the tenant's oldest queued job, is past), the longest
-//!   unserved first, locked `skip locked` — a concurrent claimer takes the next tenants instead of
-//!   waiting, and no two claimers serve one tenant at the same moment, so `max_running` holds.
-//!   (Locking only as many tenants as the batch needs, picked from an unlocked read, made every
-//!   claimer pick the same first few and skip them: 0.4 of pgbench instead of 1.4.)
+//!   unserved first, locked one at a time `skip locked` as a cursor reaches them (migration
+//!   `queue_claim_quantum`) until their room — free slots, at most their queued jobs — covers
+//!   `$1`. A concurrent claimer takes the next tenants instead of waiting, and no two claimers
+//!   serve one tenant at the same moment, so `max_running` holds. (Locking only as many tenants
+//!   as an unlocked read said were needed made every claimer pick the same first few and skip
+//!   them: 0.4 of pgbench instead of 1.4. Locking `$1` tenants and taking one job from each cost
+//!   every job two tenant-row updates, one at its claim and one at its completion.)
 //! - `picks`: from each such tenant its oldest due jobs (the `(tenant_id, run_at, id)` index, in
-//!   order), at most its free slots and at most `$1 - (tenants - 1)` (every other chosen tenant
-//!   has due work, so more could not make the batch), locked `skip locked`. Jobs whose install
+//!   order), at most its free slots and at most `$1`, locked `skip locked`. Jobs whose install
 //!   already runs a job (of either kind) are skipped: one install's syncs never overlap, since
 //!   they share its sync state and destination records.
 //! - `chosen`: the picks taken in turns — every tenant's first job, then every tenant's second —
@@ -32,9 +35,6 @@
 //! - with `app_is_system()` alone as the update policy's `using` (applied by `for update`), the
 //!   planner sorted the tenant's whole backlog instead of reading the index in order: 110 ms per
 //!   claim against 1.6 ms (see the migration's policy comment);
-//! - taking at most `$1 - (tenants - 1)` per tenant rather than `ceil($1 / tenants)` keeps batches
-//!   full when a tenant has fewer due jobs than its share (2 tenants, one with 2 left: 8 jobs,
-//!   not 6);
 //! - batches of 8 against batches of 1 through claim + complete: 1.5 to 2.8 times the jobs/s
 //!   (1,130-1,366 against 480-736 jobs/s over two runs).
 
