@@ -3,12 +3,14 @@
 //! delivered by the sandbox to `/hooks/...`):
 //!
 //! - `sync_records_per_sec`: one install's first full sync of 200,000 Sandbox Shop customers
-//!   into the Patchbay store, by the engine (release build), records per second. The sandbox's
-//!   documented quota is raised to 100,000 requests a second for this: the figure is the engine's,
-//!   not a rate limit's.
+//!   into the Patchbay store, by the engine (release build), records per second: the median of
+//!   three rounds (`BENCH_SYNC_ROUNDS`), the store and the stream's state emptied between them. The sandbox's
+//!   documented quotas (per connection and app-wide) are raised to 100,000 requests a second for
+//!   this: the figure is the engine's, not a rate limit's.
 //! - `store_insert_baseline_records_per_sec`: the yardstick, in the same run: the same records
 //!   written again by the store's own upsert statement in committed batches of the same size,
-//!   from memory (Postgres alone); `sync_vs_store_insert` is the sync's share of it.
+//!   from memory (Postgres alone; the median of as many rounds); `sync_vs_store_insert` is the
+//!   sync's share of it.
 //! - `webhook_to_record_p50_ms` / `_p99_ms`: 1,000 changes made in the sandbox at a steady 40 a
 //!   second, each timed from the change to the changed record being visible in the store (the
 //!   sandbox's signed webhook → `/hooks` → an incremental sync by the worker pool).
@@ -39,6 +41,14 @@ fn records() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000)
+}
+/// Rounds of the full sync, of which the median is the figure (`BENCH_SYNC_ROUNDS` overrides).
+fn sync_rounds() -> usize {
+    std::env::var("BENCH_SYNC_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3)
 }
 const EVENTS: usize = 1_000;
 const EVENTS_PER_SEC: f64 = 40.0;
@@ -86,6 +96,10 @@ async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64, f64)> {
         let limit = s.rate_limit.as_mut().unwrap();
         limit.requests = 100_000;
         limit.per_secs = 1;
+        // The app-wide quota too: at its documented 200 requests/s (burst 200), the 1,000 pages
+        // of 200 records take at least 4 s, which held the figure at 43,100 records/s.
+        limit.app_requests = Some(100_000);
+        limit.app_per_secs = Some(1);
     });
     let env = sync_env(
         db,
@@ -118,21 +132,36 @@ async fn run(db: PgPool) -> anyhow::Result<(f64, f64, f64, f64, f64)> {
             ..EngineSettings::default()
         },
     );
-    let started = Instant::now();
-    let settled = env.drain(&engine).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        settled == [app::domain::sync::Settled::Succeeded],
-        "the sync did not succeed: {settled:?}"
-    );
-    let stored: i64 =
-        sqlx::query_scalar("select count(*) from store_records where install_id = $1")
-            .bind(install)
-            .fetch_one(&env.app.admin_pool)
-            .await?;
-    anyhow::ensure!(stored as usize == records(), "{stored} records stored");
-    let per_sec = records() as f64 / elapsed;
-    eprintln!("full sync: {} records in {elapsed:.2} s", records());
+    // Rounds of the same first full sync (the store and the stream's state emptied between
+    // them): the machine's noise moves one run by 15 % either way, the median of three much less.
+    let mut rounds = Vec::new();
+    for round in 0..sync_rounds() {
+        if round > 0 {
+            reset_store(&env.app.admin_pool, install).await?;
+        }
+        let started = Instant::now();
+        let settled = env.drain(&engine).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            settled == [app::domain::sync::Settled::Succeeded],
+            "the sync did not succeed: {settled:?}"
+        );
+        let stored: i64 =
+            sqlx::query_scalar("select count(*) from store_records where install_id = $1")
+                .bind(install)
+                .fetch_one(&env.app.admin_pool)
+                .await?;
+        anyhow::ensure!(stored as usize == records(), "{stored} records stored");
+        eprintln!(
+            "full sync, round {}: {} records in {elapsed:.2} s ({:.0} records/s)",
+            round + 1,
+            records(),
+            records() as f64 / elapsed
+        );
+        rounds.push(records() as f64 / elapsed);
+    }
+    rounds.sort_by(f64::total_cmp);
+    let per_sec = rounds[rounds.len() / 2];
 
     // 2. Webhook to record visible.
     let workers = env.pool("bench", EngineSettings::default(), 4);
@@ -373,32 +402,76 @@ async fn insert_baseline(env: &SyncEnv, install: Uuid, batch: usize) -> anyhow::
         }
         batches.push((keys, data, hashes));
     }
-    let started = Instant::now();
-    for (keys, data, hashes) in &batches {
-        let mut tx = db.begin().await?;
-        sqlx::query(
-            "insert into store_records (tenant_id, install_id, stream, external_id, collection, \
-                 data, hash, generation) \
-             select $1, $2, 'baseline', k, $3, d, h, 1 \
-             from unnest($4::text[], $5::jsonb[], $6::bytea[]) as u (k, d, h) \
-             on conflict (tenant_id, install_id, stream, external_id) do update \
-             set data = excluded.data, hash = excluded.hash, generation = excluded.generation",
-        )
-        .bind(tenant)
-        .bind(install)
-        .bind(&collection)
-        .bind(keys)
-        .bind(data)
-        .bind(hashes)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+    let mut rounds = Vec::new();
+    for round in 0..sync_rounds() {
+        let started = Instant::now();
+        for (keys, data, hashes) in &batches {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "insert into store_records (tenant_id, install_id, stream, external_id, collection, \
+                     data, hash, generation) \
+                 select $1, $2, 'baseline', k, $3, d, h, 1 \
+                 from unnest($4::text[], $5::jsonb[], $6::bytea[]) as u (k, d, h) \
+                 on conflict (tenant_id, install_id, stream, external_id) do update \
+                 set data = excluded.data, hash = excluded.hash, generation = excluded.generation",
+            )
+            .bind(tenant)
+            .bind(install)
+            .bind(&collection)
+            .bind(keys)
+            .bind(data)
+            .bind(hashes)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        sqlx::query("delete from store_records where install_id = $1 and stream = 'baseline'")
+            .bind(install)
+            .execute(db)
+            .await?;
+        sqlx::query("vacuum analyze store_records").execute(db).await?;
+        eprintln!(
+            "baseline, round {}: {total} records inserted in {elapsed:.2} s",
+            round + 1
+        );
+        rounds.push(total as f64 / elapsed);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    sqlx::query("delete from store_records where install_id = $1 and stream = 'baseline'")
+    rounds.sort_by(f64::total_cmp);
+    Ok(rounds[rounds.len() / 2])
+}
+
+/// Empties the install's store and stream state (so that the next full sync is a first one
+/// again), vacuums what that left behind, and queues the full sync.
+async fn reset_store(admin: &PgPool, install: Uuid) -> anyhow::Result<()> {
+    sqlx::query("delete from store_records where install_id = $1")
         .bind(install)
-        .execute(db)
+        .execute(admin)
         .await?;
-    eprintln!("baseline: {total} records inserted in {elapsed:.2} s");
-    Ok(total as f64 / elapsed)
+    sqlx::query("delete from sync_state where install_id = $1")
+        .bind(install)
+        .execute(admin)
+        .await?;
+    sqlx::query("vacuum analyze store_records").execute(admin).await?;
+    let tenant: Uuid = sqlx::query_scalar("select tenant_id from installs where id = $1")
+        .bind(install)
+        .fetch_one(admin)
+        .await?;
+    let queued = app::domain::queue::enqueue(
+        admin,
+        app::domain::queue::NewJob {
+            tenant,
+            install,
+            kind: app::domain::queue::JobKind::Full,
+            trigger: "manual".into(),
+            run_at: None,
+            payload: serde_json::json!({}),
+        },
+    )
+    .await?;
+    anyhow::ensure!(
+        matches!(queued, app::domain::queue::Enqueued::Queued(_)),
+        "the full sync was not queued: {queued:?}"
+    );
+    Ok(())
 }
