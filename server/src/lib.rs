@@ -18,3 +18,10 @@ pub mod telemetry;
 pub mod worker;
 
 pub use router::{build_router, ServerState};
+
+/// mimalloc instead of the system allocator, for every binary that links the server (the
+/// `patchbay` binary, its tests and benchmarks): a sync builds and drops a JSON value tree per
+/// record read, and glibc's malloc and free were a fifth of the process's CPU in a profile of
+/// the sync benchmark (docs/benchmarks.md, "Sync").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
