@@ -430,7 +430,9 @@ async fn insert_baseline(env: &SyncEnv, install: Uuid, batch: usize) -> anyhow::
             .bind(install)
             .execute(db)
             .await?;
-        sqlx::query("vacuum analyze store_records").execute(db).await?;
+        sqlx::query("vacuum analyze store_records")
+            .execute(db)
+            .await?;
         eprintln!(
             "baseline, round {}: {total} records inserted in {elapsed:.2} s",
             round + 1
@@ -452,7 +454,9 @@ async fn reset_store(admin: &PgPool, install: Uuid) -> anyhow::Result<()> {
         .bind(install)
         .execute(admin)
         .await?;
-    sqlx::query("vacuum analyze store_records").execute(admin).await?;
+    sqlx::query("vacuum analyze store_records")
+        .execute(admin)
+        .await?;
     let tenant: Uuid = sqlx::query_scalar("select tenant_id from installs where id = $1")
         .bind(install)
         .fetch_one(admin)

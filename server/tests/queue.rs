@@ -520,7 +520,11 @@ async fn a_small_tenant_is_served_while_a_large_one_drains(admin_pool: PgPool) {
     set_max_running(&admin_pool, a, 1_000).await;
     set_max_running(&admin_pool, b, 1_000).await;
     let per_batch = b_per_batch(&pool, b, 10).await;
-    assert!(per_batch.len() <= 4, "B waited {} batches: {per_batch:?}", per_batch.len());
+    assert!(
+        per_batch.len() <= 4,
+        "B waited {} batches: {per_batch:?}",
+        per_batch.len()
+    );
     // Turns: a batch is B's (8, then the 2 left with 6 of A's) or A's, never two of A's running.
     let turns: Vec<usize> = per_batch.iter().copied().filter(|&n| n > 0).collect();
     assert_eq!(turns, vec![8, 2], "{per_batch:?}");
@@ -551,8 +555,16 @@ async fn a_claim_serves_the_longest_waiting_tenants_up_to_their_slots(admin_pool
         per
     };
     let (one, two) = (count(&first), count(&second));
-    assert_eq!(one.values().copied().collect::<Vec<_>>(), vec![4, 4], "{one:?}");
-    assert_eq!(two.values().copied().collect::<Vec<_>>(), vec![4, 4], "{two:?}");
+    assert_eq!(
+        one.values().copied().collect::<Vec<_>>(),
+        vec![4, 4],
+        "{one:?}"
+    );
+    assert_eq!(
+        two.values().copied().collect::<Vec<_>>(),
+        vec![4, 4],
+        "{two:?}"
+    );
     assert!(
         one.keys().all(|t| !two.contains_key(t)),
         "the second claim served other tenants"
@@ -560,7 +572,9 @@ async fn a_claim_serves_the_longest_waiting_tenants_up_to_their_slots(admin_pool
     // All four at their cap: nothing more until a job completes.
     assert!(queue::claim(&pool, "w", 8, LEASE).await.unwrap().is_empty());
     let done = &first[0];
-    queue::complete(&pool, done.job, done.lease_token).await.unwrap();
+    queue::complete(&pool, done.job, done.lease_token)
+        .await
+        .unwrap();
     let next = queue::claim(&pool, "w", 8, LEASE).await.unwrap();
     assert_eq!(
         next.iter().map(|c| c.job.tenant).collect::<Vec<_>>(),
