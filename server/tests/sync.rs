@@ -218,3 +218,57 @@ async fn records_the_destination_refuses_are_quarantined_and_the_run_goes_on(db:
     let events = page["events"].as_array().unwrap();
     assert!(events.iter().any(|e| e["kind"] == "quarantined"));
 }
+
+/// A first sync writes by plain insert; a key the provider repeats in a later batch (a unique
+/// violation) is upserted instead, in the same transaction, and the caller is told to upsert
+/// from then on.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_first_sync_takes_a_record_the_provider_repeats(db: PgPool) {
+    use app::domain::db::{self, Scope};
+    use app::domain::sync::{store, Item};
+    use connectors::record::ContentHash;
+
+    let env = sync_env(db, SyncOptions::default()).await;
+    let install = uuid::Uuid::new_v4();
+    let item = |key: &str, name: &str| {
+        let data = serde_json::json!({ "name": name });
+        Item {
+            key: key.into(),
+            hash: ContentHash::of(&data),
+            data,
+        }
+    };
+    let write = |items: Vec<Item>| {
+        let pool = env.app.pool.clone();
+        let tenant = env.tenant;
+        async move {
+            let mut tx = db::begin(&pool, Scope::System).await.unwrap();
+            let written = store::write(
+                &mut tx,
+                tenant,
+                install,
+                "customers",
+                "customers",
+                1,
+                &items,
+                true,
+            )
+            .await
+            .unwrap();
+            // The transaction goes on after a collision: what follows it commits.
+            sqlx::query("select 1").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+            written
+        }
+    };
+    let first = write(vec![item("a", "Ada"), item("b", "Bo")]).await;
+    assert_eq!((first.written, first.collided), (2, false));
+    let second = write(vec![item("c", "Cy"), item("a", "Ada Lovelace")]).await;
+    assert_eq!((second.written, second.collided), (2, true));
+    let stored = env.store(install).await;
+    let names: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|(k, v)| (k.as_str(), v["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("a", "Ada Lovelace"), ("b", "Bo"), ("c", "Cy")]);
+}

@@ -60,7 +60,7 @@ pub(super) async fn replay(
     for group in rows.chunk_by(|a, b| a.1 == b.1) {
         let stream = group[0].1.clone();
         let generation = generation(engine, tenant, install, &stream).await?;
-        let run = state::StreamRun {
+        let mut run = state::StreamRun {
             page: None,
             cursor: None,
             high_water: None,
@@ -72,7 +72,10 @@ pub(super) async fn replay(
         for chunk in group.chunks(REPLAY_BATCH) {
             let batch = batch_of(plan, chunk);
             written += batch.items.len();
-            flush(engine, job, run_id, plan, &stream, &stream, &run, &batch).await?;
+            flush(
+                engine, job, run_id, plan, &stream, &stream, &mut run, &batch,
+            )
+            .await?;
         }
     }
     let mut tx = db::begin(&engine.pool, Scope::System).await?;

@@ -449,7 +449,7 @@ async fn sync_stream(
         }
         if batch.pages > 0 {
             seen += batch.read;
-            flush(engine, job, run_id, plan, stream, &label, &run, &batch).await?;
+            flush(engine, job, run_id, plan, stream, &label, &mut run, &batch).await?;
             run.high_water = batch.high_water.clone();
             run.page = batch.next.clone();
         }
@@ -582,7 +582,7 @@ pub(super) async fn flush(
     plan: &mut Plan,
     stream: &str,
     label: &str,
-    run: &state::StreamRun,
+    run: &mut state::StreamRun,
     batch: &Batch,
 ) -> Result<(), Failure> {
     let tenant = job.job.tenant;
@@ -689,9 +689,26 @@ pub(super) async fn flush(
     // the sync runs. A plan cached when they were empty (a sequential scan) would make every
     // batch read the whole table: planned afresh, each statement sees their size and uses the
     // primary key (measured: 200,000 records in 307 s with cached plans).
-    sqlx::query("set local plan_cache_mode = force_custom_plan")
-        .execute(&mut *tx)
-        .await?;
+    //
+    // A batch into the Patchbay store commits asynchronously: its records, the read position
+    // after them and the run's counts are one transaction in one database, so a Postgres crash
+    // that loses the last batches' commits loses all of them together, and the run resumes from
+    // the position before them and writes them again. Nothing outside Postgres has seen them
+    // (the job's end, which reports the run, commits synchronously, and flushes every batch
+    // before it). A provider destination has been written already when its batch commits: that
+    // commit (what was written, and where) stays synchronous.
+    let synchronous = if matches!(plan.sink, Sink::Store { .. }) {
+        "off"
+    } else {
+        "on"
+    };
+    sqlx::query(
+        "select set_config('plan_cache_mode', 'force_custom_plan', true), \
+                set_config('synchronous_commit', $1, true)",
+    )
+    .bind(synchronous)
+    .execute(&mut *tx)
+    .await?;
     fence(&mut tx, engine, job).await?;
     match (&plan.sink, &provider_outcome) {
         (Sink::Store { collection }, _) => {
@@ -708,6 +725,10 @@ pub(super) async fn flush(
             .await?;
             counts.written = written.written;
             counts.unchanged = written.unchanged;
+            if written.collided {
+                // A record the provider repeated: the rest of the read upserts.
+                run.all_new = false;
+            }
         }
         (Sink::Provider { .. }, Some(outcome)) => {
             provider::remember(&mut tx, tenant, install, stream, run.generation, outcome).await?;
