@@ -9,9 +9,8 @@
 //!   this: the figure is the engine's, not a rate limit's.
 //! - `store_insert_baseline_records_per_sec`: the yardstick, in the same run: the same records
 //!   written again by the first sync's own insert statement in batches of the same size, each
-//!   committed as a store batch is,
-//!   from memory (Postgres alone; the median of as many rounds); `sync_vs_store_insert` is the
-//!   sync's share of it.
+//!   committed as a store batch is (asynchronously), from memory (Postgres alone; the median of
+//!   as many rounds); `sync_vs_store_insert` is the sync's share of it.
 //! - `webhook_to_record_p50_ms` / `_p99_ms`: 1,000 changes made in the sandbox at a steady 40 a
 //!   second, each timed from the change to the changed record being visible in the store (the
 //!   sandbox's signed webhook → `/hooks` → an incremental sync by the worker pool).
