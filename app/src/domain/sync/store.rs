@@ -17,20 +17,26 @@ pub struct Written {
     pub collided: bool,
 }
 
-/// The upsert of changed records, `$6` keys, `$7` records and `$8` hashes.
-const UPSERT: &str = "insert into store_records (tenant_id, install_id, stream, external_id, \
-         collection, data, hash, generation) \
-     select $1, $2, $3, k, $4, d, h, $5 \
-     from unnest($6::text[], $7::jsonb[], $8::bytea[]) as u (k, d, h) \
-     on conflict (tenant_id, install_id, stream, external_id) do update \
-     set data = excluded.data, hash = excluded.hash, generation = excluded.generation, \
-         collection = excluded.collection, updated_at = now()";
+/// The insert of a batch's changed records: `$6` keys, `$7` records and `$8` hashes.
+macro_rules! insert_changed {
+    () => {
+        "insert into store_records (tenant_id, install_id, stream, external_id, \
+             collection, data, hash, generation) \
+         select $1, $2, $3, k, $4, d, h, $5 \
+         from unnest($6::text[], $7::jsonb[], $8::bytea[]) as u (k, d, h)"
+    };
+}
 
-/// The plain insert of a first sync's records (same parameters as [`UPSERT`]).
-const INSERT: &str = "insert into store_records (tenant_id, install_id, stream, external_id, \
-         collection, data, hash, generation) \
-     select $1, $2, $3, k, $4, d, h, $5 \
-     from unnest($6::text[], $7::jsonb[], $8::bytea[]) as u (k, d, h)";
+/// The plain insert of a first sync's records.
+const INSERT: &str = insert_changed!();
+
+/// The upsert of changed records (the same parameters).
+const UPSERT: &str = concat!(
+    insert_changed!(),
+    " on conflict (tenant_id, install_id, stream, external_id) do update \
+     set data = excluded.data, hash = excluded.hash, generation = excluded.generation, \
+         collection = excluded.collection, updated_at = now()"
+);
 
 /// `<keys> cross join lateral (<one row of table by key>) s`: the rows of `table` (store_records
 /// or synced_records) of install `$2`, tenant `$1`, stream `$3` whose keys are in the text array
