@@ -208,6 +208,11 @@ async fn worker(url: &str, args: WorkerCommand) -> anyhow::Result<()> {
         http,
         vars,
     )?);
+    // Bound before the workers start, so that the recorder counts from their first claim.
+    let metrics = match args.metrics_addr {
+        Some(addr) => Some(serve_metrics(addr, pool.clone(), args.metrics_token.clone()).await?),
+        None => None,
+    };
     let workers = start_workers(pool, vault, connect, &args.workers);
     println!(
         "Patchbay workers are running ({} at once).",
@@ -215,7 +220,36 @@ async fn worker(url: &str, args: WorkerCommand) -> anyhow::Result<()> {
     );
     shutdown_signal().await;
     workers.shutdown().await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     Ok(())
+}
+
+/// `patchbay worker --metrics-addr`: `/metrics` alone, behind the same token check as `serve`'s.
+async fn serve_metrics(
+    addr: SocketAddr,
+    pool: sqlx::PgPool,
+    token: Option<secrecy::SecretString>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(crate::metrics::serve))
+        .with_state(crate::metrics::MetricsState {
+            pool,
+            token,
+            handle: crate::metrics::handle(),
+        });
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for metrics on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "serving /metrics");
+    println!("Metrics at http://{bound}/metrics");
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::warn!(error = %err, "the metrics listener stopped");
+        }
+    }))
 }
 
 /// Patchbay's OAuth client at the bundled sandbox. The secret is a demo value: the sandbox holds

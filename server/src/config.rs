@@ -143,6 +143,17 @@ pub struct WorkerCommand {
     )]
     pub public_url: String,
 
+    /// Where this worker process serves `/metrics` (its own counters, in Prometheus' text
+    /// format, as `serve` does), e.g. `127.0.0.1:9464`. Needs `--metrics-token`; without an
+    /// address the worker serves no HTTP.
+    #[arg(long, env = "PATCHBAY_METRICS_ADDR", requires = "metrics_token")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// The token Prometheus sends to read this worker's `/metrics` (`Authorization: Bearer
+    /// <token>`). Never printed.
+    #[arg(long, env = "PATCHBAY_METRICS_TOKEN")]
+    pub metrics_token: Option<secrecy::SecretString>,
+
     #[command(flatten)]
     pub keys: KeyArgs,
 

@@ -21,16 +21,6 @@ async fn metrics_are_not_served_without_a_token_setting(db: PgPool) {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
-/// The value of the first sample of `metric` whose labels contain all of `labels`.
-fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{metric}{{")) || l.starts_with(&format!("{metric} ")))
-        .find(|l| labels.iter().all(|want| l.contains(want)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn metrics_need_the_token_and_report_what_happened(db: PgPool) {
     let env = sync_env(db, SyncOptions::default()).await;
@@ -38,12 +28,7 @@ async fn metrics_need_the_token_and_report_what_happened(db: PgPool) {
     let http = common::client();
     let res = http.get(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let res = http
-        .get(&url)
-        .bearer_auth("not-the-token")
-        .send()
-        .await
-        .unwrap();
+    let res = scrape(&url, "not-the-token").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(!res.text().await.unwrap().contains("patchbay_"));
 
@@ -61,12 +46,7 @@ async fn metrics_need_the_token_and_report_what_happened(db: PgPool) {
     .await;
     pool.shutdown().await;
 
-    let res = http
-        .get(&url)
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = scrape(&url, METRICS_TOKEN).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"]
         .to_str()
@@ -74,7 +54,7 @@ async fn metrics_need_the_token_and_report_what_happened(db: PgPool) {
         .starts_with("text/plain"));
     let text = res.text().await.unwrap();
     let at_least_one = |metric: &str, labels: &[&str]| {
-        let value = sample(&text, metric, labels)
+        let value = metric_sample(&text, metric, labels)
             .unwrap_or_else(|| panic!("{metric} {labels:?} in:\n{text}"));
         assert!(value >= 1.0, "{metric} {labels:?} = {value}");
     };
@@ -97,10 +77,10 @@ async fn metrics_need_the_token_and_report_what_happened(db: PgPool) {
         &["provider=\"sandbox-shop\"", "outcome=\"refreshed\""],
     );
     assert_eq!(
-        sample(&text, "patchbay_queue_jobs", &["state=\"running\""]),
+        metric_sample(&text, "patchbay_queue_jobs", &["state=\"running\""]),
         Some(0.0)
     );
-    assert!(sample(&text, "patchbay_queue_jobs", &["state=\"queued\""]).is_some());
+    assert!(metric_sample(&text, "patchbay_queue_jobs", &["state=\"queued\""]).is_some());
     // The histogram has the buckets set for it.
     assert!(
         text.contains("patchbay_http_request_duration_seconds_bucket"),

@@ -1,7 +1,8 @@
 //! Reliability with real processes: `patchbay worker` children SIGKILLed mid-sync again and again
 //! (after a final clean run the destination holds exactly the source's records), two workers on
-//! one database sharing a backlog without ever running one job twice, and Postgres itself
-//! restarted under a running sync.
+//! one database sharing a backlog without ever running one job twice, a small tenant served
+//! promptly while a large one drains, and a worker process's own `/metrics`. (Postgres restarted
+//! under a running sync: `sync_postgres_restart.rs`.)
 //!
 //! `PATCHBAY_SOAK_KILLS=<n>` raises the number of kills of the kill tests (a soak run).
 
@@ -419,4 +420,58 @@ async fn a_small_tenant_starts_promptly_while_a_large_one_drains(db: PgPool) {
         a_left > 9_000,
         "B was served long before A drained ({a_left} left)"
     );
+}
+
+/// `patchbay worker --metrics-addr` serves the process's own counters behind the token: after a
+/// sync it ran, its claims, its run outcomes and its calls to the provider.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_worker_process_serves_its_own_metrics(db: PgPool) {
+    let env = sync_env(db, SyncOptions::default()).await;
+    let install = env.install("shop-to-store", &["manual"], "manual").await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let mut child = env.worker_process(&[
+        ("PATCHBAY_METRICS_ADDR", &addr),
+        ("PATCHBAY_METRICS_TOKEN", METRICS_TOKEN),
+    ]);
+    env.until(Duration::from_secs(60), "the worker's sync", || async {
+        env.runs(install).await.iter().any(|r| r.0 == "succeeded")
+    })
+    .await;
+    let url = format!("http://{addr}/metrics");
+    let refused = scrape(&url, "not-the-token").await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let res = scrape(&url, METRICS_TOKEN).await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let text = res.text().await.unwrap();
+    for (metric, labels) in [
+        ("patchbay_claims_total", &[][..]),
+        ("patchbay_runs_total", &["outcome=\"succeeded\""]),
+        (
+            "patchbay_provider_requests_total",
+            &["provider=\"sandbox-shop\""],
+        ),
+    ] {
+        let value = metric_sample(&text, metric, labels)
+            .unwrap_or_else(|| panic!("{metric} {labels:?} in:\n{text}"));
+        assert!(value >= 1.0, "{metric} {labels:?} = {value}");
+    }
+    terminate(&mut child);
+    assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
+}
+
+/// A metrics address without the token is refused at the start, saying what is missing.
+#[test]
+fn a_worker_metrics_address_needs_a_token() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["worker", "--metrics-addr", "127.0.0.1:9464"])
+        .env_remove("PATCHBAY_METRICS_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--metrics-token"), "{stderr}");
 }

@@ -21,6 +21,27 @@ pub const CLIENT_SECRET: &str = "sync-test-client-secret-Hq4n8Vd2";
 /// The token `/metrics` of a [`sync_env`] asks for.
 pub const METRICS_TOKEN: &str = "metrics-test-token-6Rk2Pq9Wz";
 
+/// `GET url` as Prometheus scrapes it, with `token` as the bearer.
+pub async fn scrape(url: &str, token: &str) -> reqwest::Response {
+    super::client()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The value of the first sample of `metric` in Prometheus text whose labels contain all of
+/// `labels`.
+pub fn metric_sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{metric}{{")) || l.starts_with(&format!("{metric} ")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// How [`sync_env`] sets things up.
 pub struct SyncOptions {
     pub seed: SeedSizes,
