@@ -381,7 +381,7 @@ fn unix_now() -> f64 {
 }
 
 /// The yardstick for the full sync, in the same run: the same records written again into the
-/// store (under another stream name) by the statement a first sync writes with (a plain insert),
+/// store (under another stream name) by the statement a first sync writes with (`store::INSERT`),
 /// in batches of the same size, each in its own transaction committed as a store batch commits
 /// (asynchronously), from records already in memory: what Postgres alone costs, with no reading,
 /// mapping, hashing, lookups or run bookkeeping. Records/s.
@@ -422,20 +422,17 @@ async fn insert_baseline(env: &SyncEnv, install: Uuid, batch: usize) -> anyhow::
             sqlx::query("set local synchronous_commit = off")
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "insert into store_records (tenant_id, install_id, stream, external_id, collection, \
-                     data, hash, generation) \
-                 select $1, $2, 'baseline', k, $3, d, h, 1 \
-                 from unnest($4::text[], $5::jsonb[], $6::bytea[]) as u (k, d, h)",
-            )
-            .bind(tenant)
-            .bind(install)
-            .bind(&collection)
-            .bind(keys)
-            .bind(data)
-            .bind(hashes)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(app::domain::sync::store::INSERT)
+                .bind(tenant)
+                .bind(install)
+                .bind("baseline")
+                .bind(&collection)
+                .bind(1_i64)
+                .bind(keys)
+                .bind(data)
+                .bind(hashes)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
         let elapsed = started.elapsed().as_secs_f64();

@@ -232,13 +232,7 @@ async fn serve_metrics(
     pool: sqlx::PgPool,
     token: Option<secrecy::SecretString>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let router = axum::Router::new()
-        .route("/metrics", axum::routing::get(crate::metrics::serve))
-        .with_state(crate::metrics::MetricsState {
-            pool,
-            token,
-            handle: crate::metrics::handle(),
-        });
+    let router = crate::metrics::router(pool, token);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening for metrics on {addr}"))?;

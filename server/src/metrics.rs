@@ -48,6 +48,18 @@ pub struct MetricsState {
     pub handle: PrometheusHandle,
 }
 
+/// `/metrics` on its own, with its state: merged into `serve`'s router, and all that
+/// `patchbay worker --metrics-addr` serves.
+pub fn router(pool: PgPool, token: Option<SecretString>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(serve))
+        .with_state(MetricsState {
+            pool,
+            token,
+            handle: handle(),
+        })
+}
+
 /// `GET /metrics`.
 pub async fn serve(State(state): State<MetricsState>, headers: HeaderMap) -> Response {
     let Some(token) = &state.token else {

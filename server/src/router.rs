@@ -114,13 +114,7 @@ pub fn build_router(state: ServerState) -> Router {
         ))
         .with_state(leptos_options);
 
-    let metrics = Router::new()
-        .route("/metrics", get(crate::metrics::serve))
-        .with_state(crate::metrics::MetricsState {
-            pool: state.pool.clone(),
-            token: state.metrics_token.clone(),
-            handle: crate::metrics::handle(),
-        });
+    let metrics = crate::metrics::router(state.pool.clone(), state.metrics_token.clone());
 
     Router::new()
         .route("/healthz", get(move || healthz(pool.clone())))

@@ -27,8 +27,9 @@ macro_rules! insert_changed {
     };
 }
 
-/// The plain insert of a first sync's records.
-const INSERT: &str = insert_changed!();
+/// The plain insert of a first sync's records (public for the sync benchmark's yardstick, which
+/// writes with it).
+pub const INSERT: &str = insert_changed!();
 
 /// The upsert of changed records (the same parameters).
 const UPSERT: &str = concat!(
